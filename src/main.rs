@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("tvauth: under construction");
+    std::process::exit(2);
+}
