@@ -1,7 +1,7 @@
 //! The Unix-socket server: accept loop, peer checks, one reader thread per connection, limits.
 //!
 //! - Lines are at most [`MAX_LINE`] bytes; longer → error, then close.
-//! - A started line must complete within [`LINE_DEADLINE`] (slow or stalled writers are dropped); an
+//! - A started line must complete within `socket.line_timeout_secs` (slow or stalled writers are dropped); an
 //!   idle connection with nothing pending blocks in `read` with no timeout, so an idle daemon never
 //!   wakes up.
 //! - At most `max_connections` at once. A new client evicts the longest-idle connection that has no call
@@ -26,8 +26,6 @@ use super::peer::Peer;
 use super::protocol::{self, FORBIDDEN, Incoming, MAX_LINE, Params, Request, RpcError};
 use crate::config::SocketConfig;
 
-/// How long a client may take to finish a line it started.
-pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a response write may block on a client that does not read.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection idle this long may be closed to make room for a new client.
@@ -65,6 +63,7 @@ struct Shared {
     stopping: AtomicBool,
     access: Mutex<Access>,
     max_connections: usize,
+    line_deadline: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -187,6 +186,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             access: Mutex::new(Access { uids: cfg.allowed_uids.clone(), gids: cfg.allowed_gids.clone() }),
             max_connections: cfg.max_connections,
+            line_deadline: Duration::from_secs(cfg.line_timeout_secs),
         });
         Ok(Server { listener, path, shared })
     }
@@ -354,7 +354,7 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer) {
         }
         // Only a started line has a deadline; an idle connection blocks without one.
         let timeout = match line_started {
-            Some(t) => match LINE_DEADLINE.checked_sub(t.elapsed()) {
+            Some(t) => match shared.line_deadline.checked_sub(t.elapsed()) {
                 Some(left) if !left.is_zero() => Some(left),
                 _ => {
                     log::debug!("connection {id}: line not finished in time, closing");

@@ -212,6 +212,13 @@ impl Daemon {
         }
     }
 
+    pub fn signal_pid(&self, pid: u32, sig: i32) {
+        // SAFETY: kill(2) with a pid we spawned.
+        unsafe {
+            libc::kill(pid as i32, sig);
+        }
+    }
+
     /// SIGTERM and wait; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
