@@ -55,7 +55,7 @@ pub fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tls: &Arc<Serve
         let cfg = Arc::clone(tls);
         let spawned = std::thread::Builder::new()
             .name("emulator-conn".into())
-            .stack_size(256 * 1024)
+            .stack_size(512 * 1024)
             .spawn(move || {
                 serve(&sh, cfg, tcp);
                 lock(&sh.conns).retain(|(i, _)| *i != id);
@@ -223,6 +223,9 @@ fn process(shared: &Shared, req: &http::Request, peer: IpAddr) -> Outcome {
         }
         FaultKind::Stall { ms } => {
             shared.sleep(Duration::from_millis(ms).min(shared.opts.max_stall));
+            if shared.is_stopped() {
+                return Outcome::Reset;
+            }
             Outcome::Respond(normal(shared, req, peer))
         }
         FaultKind::Oversized { bytes } => {

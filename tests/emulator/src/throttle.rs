@@ -4,6 +4,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+/// A request arriving this much early still gets its token: a client that paces itself at
+/// exactly the documented rate must not be refused because of scheduling or network jitter.
+const GRACE_SECS: f64 = 0.025;
+
 /// Buckets are dropped past this many clients so a soak test cannot grow the map without bound.
 const MAX_CLIENTS: usize = 10_000;
 
@@ -43,8 +47,8 @@ impl Throttle {
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
         *tokens = (*tokens + elapsed * f64::from(per_sec)).min(burst);
         *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        if *tokens + GRACE_SECS * f64::from(per_sec) >= 1.0 {
+            *tokens = (*tokens - 1.0).max(0.0);
             true
         } else {
             false
@@ -67,8 +71,14 @@ mod tests {
         assert!(!t.admit("a", t0));
         assert!(t.admit("b", t0), "buckets are per client");
         assert!(!t.admit("a", t0 + Duration::from_millis(500)));
-        assert!(t.admit("a", t0 + Duration::from_millis(1600)));
-        assert!(!t.admit("a", t0 + Duration::from_millis(1700)));
+        assert!(!t.admit("a", t0 + Duration::from_millis(970)));
+        assert!(
+            t.admit("a", t0 + Duration::from_millis(980)),
+            "25 ms of grace"
+        );
+        assert!(!t.admit("a", t0 + Duration::from_millis(1600)));
+        assert!(t.admit("a", t0 + Duration::from_millis(1980)));
+        assert!(!t.admit("a", t0 + Duration::from_millis(2100)));
         t.set(None);
         assert!((0..100).all(|_| t.admit("a", t0)));
     }
