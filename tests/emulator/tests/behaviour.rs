@@ -466,6 +466,65 @@ fn resume_retrieve_and_dead_codes() {
 }
 
 #[test]
+fn browser_login_without_mvpd_and_partner_profile() {
+    let emu = quiet();
+    let c = Client::new(&emu);
+    // No mvpd and no redirectUrl: the browser page takes ?mvpd= and answers 200 HTML.
+    let code = c
+        .post_form("/api/v2/REF30/sessions", "domainName=adobe.com")
+        .field("code");
+    let r = c
+        .get_raw(&format!("/api/v2/authenticate/REF30/{code}?mvpd=Dish"), &[])
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let p = c.get(&format!("/api/v2/REF30/profiles/code/{code}")).json();
+    assert!(has(get(&p, "profiles"), "Dish"));
+    let r = c
+        .get_raw("/api/v2/authenticate/REF30/NOPE999", &[])
+        .unwrap();
+    assert_eq!(r.status, 400);
+
+    // Partner profile from a SAMLResponse: an appleSSO profile, then partner_logout.
+    let r = c.post_with(
+        "/api/v2/REF30/profiles/sso/Apple",
+        "application/x-www-form-urlencoded",
+        "SAMLResponse=PHNhbWw%2B",
+        &[("AP-Partner-Framework-Status", PFS_GRANTED)],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = get(get(&r.json(), "profiles"), "Cablevision").clone();
+    assert_eq!(
+        (text(&p, "type"), text(&p, "issuer")),
+        ("appleSSO".into(), "Apple".into())
+    );
+    let s = c.post_with(
+        "/api/v2/REF30/sessions/sso/Apple",
+        "application/x-www-form-urlencoded",
+        "domainName=adobe.com&redirectUrl=https%3A%2F%2Fadobe.com",
+        &[("AP-Partner-Framework-Status", PFS_GRANTED)],
+    );
+    assert_eq!(s.field("reasonType"), "authenticatedSSO");
+    let l = c.get("/api/v2/REF30/logout/Cablevision").json();
+    assert_eq!(
+        text(get(get(&l, "logouts"), "Cablevision"), "actionName"),
+        "partner_logout"
+    );
+    let r = c.post_with(
+        "/api/v2/REF30/profiles/sso/Apple",
+        "application/x-www-form-urlencoded",
+        "SAMLResponse=x",
+        &[("AP-Partner-Framework-Status", PFS_DENIED)],
+    );
+    assert_eq!(
+        r.field("code"),
+        "invalid_header_pfs_permission_access_not_granted"
+    );
+    let r = c.post_form("/api/v2/REF30/sessions/sso/Google", "domainName=adobe.com");
+    assert_eq!(r.field("code"), "invalid_parameter_partner");
+}
+
+#[test]
 fn codes_expire() {
     let emu = Emulator::start(Options {
         throttle: None,
@@ -865,6 +924,13 @@ fn binary_quick_start() {
     let v: Value = miniserde::json::from_str(&stats).unwrap();
     assert_eq!(text(&v, "handshakes"), "1");
     assert_eq!(text(&v, "requests"), "1", "control paths are not counted");
+    let r = agent
+        .post(format!(
+            "{base}/_emulator/complete?code=NOPE999&mvpd=Cablevision"
+        ))
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
     // Closing stdin stops it.
     child.stdin.take().unwrap().flush().unwrap();
     let status = child.wait().unwrap();

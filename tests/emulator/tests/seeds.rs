@@ -165,7 +165,7 @@ fn partner(c: &Client, pfs: &str, body: &str) -> Resp {
 }
 
 #[test]
-fn seed_002_1_partner_profile() {
+fn seed_001_002_1_partner_profile() {
     let emu = seed_emulator();
     let c = Client::new(&emu);
     assert_seed(
@@ -190,7 +190,7 @@ fn seed_002_1_partner_profile() {
 }
 
 #[test]
-fn seed_002_2_partner_degraded() {
+fn seed_001_002_2_partner_degraded() {
     let emu = seed_emulator();
     let c = Client::new(&emu);
     assert_seed(
@@ -221,7 +221,7 @@ const PFS_FALLBACK: &str = r#"{
 }"#;
 
 #[test]
-fn seed_002_3_pfs_fallback() {
+fn seed_001_002_3_pfs_fallback() {
     let emu = seed_emulator();
     let c = Client::new(&emu);
     assert_seed(&partner(&c, PFS_DENIED, PARTNER_BODY), PFS_FALLBACK);
@@ -232,7 +232,7 @@ fn seed_002_3_pfs_fallback() {
 }
 
 #[test]
-fn seed_002_4_configuration_fallback() {
+fn seed_001_002_4_configuration_fallback() {
     let emu = Emulator::start(Options {
         seed_times: true,
         throttle: None,
@@ -258,7 +258,7 @@ fn seed_002_4_configuration_fallback() {
 }
 
 #[test]
-fn seed_002_5_missing_parameters_fallback() {
+fn seed_001_002_5_missing_parameters_fallback() {
     let emu = seed_emulator();
     let c = Client::new(&emu);
     assert_seed(
