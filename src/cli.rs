@@ -81,7 +81,7 @@ pub struct Args {
 pub fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, CliError> {
     let mut a = Args::default();
     let mut it = argv.into_iter();
-    let mut value = |it: &mut I::IntoIter, flag: &str| it.next().ok_or_else(|| usage(format!("{flag} needs a value")));
+    let value = |it: &mut I::IntoIter, flag: &str| it.next().ok_or_else(|| usage(format!("{flag} needs a value")));
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -302,7 +302,7 @@ fn call(args: &Args) -> Result<(), CliError> {
             if let Some(d) = e.data {
                 o.insert("data".into(), d);
             }
-            println!("{}", json::to_string(&Value::Object(obj([("error", Value::Object(o))]))));
+            println!("{}", json::to_string(&obj([("error", Value::Object(o))])));
             Err(CliError::Runtime(format!("{} (code {})", e.message, e.code)))
         }
         Err(e) => Err(runtime(e)),

@@ -143,8 +143,12 @@ fn second_screen_flow_with_events_and_every_method() {
     let partner = d.call("session.partner", r#"{"partner":"Apple","accessStatus":"denied"}"#).unwrap();
     assert_eq!(s(&partner, "reasonType"), "pfs_fallback");
     let pcode = s(&partner, "code");
-    let resumed = d.call("session.resume", &format!("{{\"code\":\"{pcode}\",\"mvpd\":\"Cablevision\"}}")).unwrap();
-    assert_eq!(s(&resumed, "actionName"), "authenticate");
+    // (Cablevision is already authenticated, so the box picks another provider here.)
+    let resumed = d.call("session.resume", &format!("{{\"code\":\"{pcode}\",\"mvpd\":\"Dish\"}}")).unwrap();
+    assert_eq!(s(&resumed, "actionName"), "authenticate", "{}", json::to_string(&resumed));
+    let st = d.call("auth.status", "").unwrap();
+    assert_eq!(s(&st, "state"), "authenticated");
+    assert_eq!(s(&st, "pending.code"), s(&resumed, "code"), "a login while authenticated is reported as pending");
 
     // Logout ends the authenticated state and says so to subscribers.
     let out = d.call("auth.logout", r#"{"mvpd":"Cablevision"}"#).unwrap();

@@ -519,7 +519,9 @@ impl Agent {
 
 /// Errors after which a code will never complete.
 fn dead_code(status: u16, errors: &[pass::EnhancedError]) -> bool {
-    errors.iter().any(|e| matches!(e.code.as_str(), "invalid_parameter_code" | "invalid_authentication_session"))
+    errors
+        .iter()
+        .any(|e| matches!(e.code.as_deref(), Some("invalid_parameter_code" | "invalid_authentication_session")))
         || (status == 400 && errors.is_empty())
 }
 
@@ -576,7 +578,7 @@ pub fn rpc_error(e: PassError) -> RpcError {
         PassError::Api { status, errors } => {
             let message = errors
                 .iter()
-                .find_map(|e| (!e.message.is_empty()).then(|| e.message.clone()))
+                .find_map(|e| e.message.clone().filter(|m| !m.is_empty()))
                 .unwrap_or_else(|| format!("the API answered HTTP {status}"));
             let list: json::Array = errors.into_iter().map(|e| e.raw).collect();
             RpcError::new(protocol::API_ERROR, message)

@@ -88,7 +88,13 @@ impl Client {
         }
         let mut line = json::to_string(&Value::Object(o));
         line.push('\n');
-        self.writer.write_all(line.as_bytes())?;
+        if let Err(e) = self.writer.write_all(line.as_bytes()) {
+            // The daemon may have refused us and closed before we wrote: its error is still readable.
+            return match self.read_message() {
+                Ok(Value::Object(mut m)) if m.contains_key("error") => Err(ClientError::Rpc(rpc_error(m.remove("error")))),
+                _ => Err(ClientError::Io(e)),
+            };
+        }
         loop {
             let msg = self.read_message()?;
             let Value::Object(mut m) = msg else {
@@ -100,6 +106,8 @@ impl Client {
             }
             match m.get("id") {
                 Some(Value::Number(Number::U64(n))) if *n == id => {}
+                // The daemon could not tie its error to a request (refused peer, oversized line).
+                Some(Value::Null) if m.contains_key("error") => {}
                 _ => return Err(ClientError::Protocol("response id mismatch".into())),
             }
             if let Some(r) = m.remove("result") {
