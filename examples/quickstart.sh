@@ -12,7 +12,7 @@ cd "$repo"
 echo "==> building tvauth and the emulator (release)"
 cargo build --release --quiet --bin tvauth
 cargo build --release --quiet -p tvauth-emulator --bin tvauth-emulator
-bin="$repo/target/release"
+bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tvauth-quickstart.XXXXXX")
 pids=()
