@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod pass;
 pub mod secret;
 pub mod store;
