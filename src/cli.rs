@@ -81,15 +81,26 @@ pub struct Args {
 pub fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, CliError> {
     let mut a = Args::default();
     let mut it = argv.into_iter();
-    let value = |it: &mut I::IntoIter, flag: &str| it.next().ok_or_else(|| usage(format!("{flag} needs a value")));
+    let value = |it: &mut I::IntoIter, flag: &str| {
+        it.next()
+            .ok_or_else(|| usage(format!("{flag} needs a value")))
+    };
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
         };
         match flag.as_str() {
-            "--config" => a.config = Some(PathBuf::from(inline.map_or_else(|| value(&mut it, "--config"), Ok)?)),
-            "--socket" => a.socket = Some(PathBuf::from(inline.map_or_else(|| value(&mut it, "--socket"), Ok)?)),
+            "--config" => {
+                a.config = Some(PathBuf::from(
+                    inline.map_or_else(|| value(&mut it, "--config"), Ok)?,
+                ))
+            }
+            "--socket" => {
+                a.socket = Some(PathBuf::from(
+                    inline.map_or_else(|| value(&mut it, "--socket"), Ok)?,
+                ))
+            }
             "--mvpd" => a.mvpd = Some(inline.map_or_else(|| value(&mut it, "--mvpd"), Ok)?),
             "--json" => a.json = true,
             "--local" => a.local = true,
@@ -110,7 +121,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, CliEr
         _ => 0,
     };
     if a.positional.len() > max_positional {
-        return Err(usage(format!("unexpected argument `{}`", a.positional[max_positional])));
+        return Err(usage(format!(
+            "unexpected argument `{}`",
+            a.positional[max_positional]
+        )));
     }
     let allowed: &[&str] = match a.command.as_str() {
         "status" => &["json"],
@@ -119,9 +133,18 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, CliEr
         "logout" => &["mvpd", "json"],
         _ => &[],
     };
-    for (name, set) in [("json", a.json), ("local", a.local), ("no_qr", a.no_qr), ("mvpd", a.mvpd.is_some())] {
+    for (name, set) in [
+        ("json", a.json),
+        ("local", a.local),
+        ("no_qr", a.no_qr),
+        ("mvpd", a.mvpd.is_some()),
+    ] {
         if set && !allowed.contains(&name) {
-            return Err(usage(format!("--{} does not apply to `{}`", name.replace('_', "-"), a.command)));
+            return Err(usage(format!(
+                "--{} does not apply to `{}`",
+                name.replace('_', "-"),
+                a.command
+            )));
         }
     }
     Ok(a)
@@ -140,7 +163,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         "daemon" => {
             let code = crate::daemon::run(args.config.as_deref());
-            if code == 0 { Ok(()) } else { std::process::exit(code) }
+            if code == 0 {
+                Ok(())
+            } else {
+                std::process::exit(code)
+            }
         }
         "config" => match args.positional.first().map(String::as_str) {
             Some("check") => config_check(args.config.as_deref()),
@@ -166,18 +193,25 @@ fn config_check(path: Option<&Path>) -> Result<(), CliError> {
     print!("{}", cfg.to_masked_toml());
     let missing = cfg.pass_missing();
     if !missing.is_empty() {
-        eprintln!("note: Adobe Pass calls are disabled until these are set: {}", missing.join(", "));
+        eprintln!(
+            "note: Adobe Pass calls are disabled until these are set: {}",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
 
 /// The socket path per CONTRACT §1, and how long to wait for the daemon.
 pub fn connect(args: &Args) -> Result<Client, CliError> {
-    let env = std::env::var_os("TVAUTH_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from);
+    let env = std::env::var_os("TVAUTH_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
     let (path, upstream) = match args.socket.clone().or(env) {
         Some(p) => {
             // The config only matters for the timeout here; a broken one must not stop a client.
-            let t = Config::load(args.config.as_deref()).map(|c| c.pass.timeout_secs).unwrap_or(15);
+            let t = Config::load(args.config.as_deref())
+                .map(|c| c.pass.timeout_secs)
+                .unwrap_or(15);
             (p, t)
         }
         None => {
@@ -216,7 +250,11 @@ fn device_info(args: &Args) -> Result<(), CliError> {
                 println!("{k:<20} {}", plain(val));
             }
         }
-        println!("{:<20} {}", "X-Device-Info", field(&v, "header").map(plain).unwrap_or_default());
+        println!(
+            "{:<20} {}",
+            "X-Device-Info",
+            field(&v, "header").map(plain).unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -225,14 +263,19 @@ fn identifier(args: &Args) -> Result<(), CliError> {
     let v = if args.local {
         let cfg = load_config(args.config.as_deref())?;
         let store = Store::open(&cfg.state_dir).map_err(runtime)?;
-        Identity::load_or_derive(&store, Path::new("/"), &cfg.device).map_err(runtime)?.to_json()
+        Identity::load_or_derive(&store, Path::new("/"), &cfg.device)
+            .map_err(runtime)?
+            .to_json()
     } else {
         rpc(args, "device.identifier", None)?
     };
     if args.json {
         print_json(&v);
     } else {
-        println!("{}", field(&v, "fingerprint").map(plain).unwrap_or_default());
+        println!(
+            "{}",
+            field(&v, "fingerprint").map(plain).unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -251,18 +294,33 @@ fn status(args: &Args) -> Result<(), CliError> {
 pub fn describe_status(v: &Value) -> String {
     let s = |k: &str| field(v, k).map(plain).unwrap_or_default();
     let mut out = match s("state").as_str() {
-        "authenticated" => format!("authenticated with {} until {}", s("mvpd"), fmt_ms(field(v, "expiresAt"))),
-        "pending" => format!("pending: enter code {} at {} (until {})", s("code"), s("fullUrl"), fmt_ms(field(v, "notAfter"))),
+        "authenticated" => format!(
+            "authenticated with {} until {}",
+            s("mvpd"),
+            fmt_ms(field(v, "expiresAt"))
+        ),
+        "pending" => format!(
+            "pending: enter code {} at {} (until {})",
+            s("code"),
+            s("fullUrl"),
+            fmt_ms(field(v, "notAfter"))
+        ),
         other => other.to_owned(),
     };
     if let Some(p) = field(v, "pending") {
-        out.push_str(&format!("; login pending with code {}", field(p, "code").map(plain).unwrap_or_default()));
+        out.push_str(&format!(
+            "; login pending with code {}",
+            field(p, "code").map(plain).unwrap_or_default()
+        ));
     }
     out
 }
 
 fn logout(args: &Args) -> Result<(), CliError> {
-    let params = args.mvpd.as_ref().map(|m| obj([("mvpd", Value::String(m.clone()))]));
+    let params = args
+        .mvpd
+        .as_ref()
+        .map(|m| obj([("mvpd", Value::String(m.clone()))]));
     let v = rpc(args, "auth.logout", params)?;
     if args.json {
         print_json(&v);
@@ -271,7 +329,10 @@ fn logout(args: &Args) -> Result<(), CliError> {
             for (mvpd, entry) in l.iter() {
                 let action = field(entry, "actionName").map(plain).unwrap_or_default();
                 match field(entry, "url") {
-                    Some(u) => println!("{mvpd}: {action}: open {} to finish the provider logout", plain(u)),
+                    Some(u) => println!(
+                        "{mvpd}: {action}: open {} to finish the provider logout",
+                        plain(u)
+                    ),
                     None => println!("{mvpd}: {action}"),
                 }
             }
@@ -284,9 +345,14 @@ fn logout(args: &Args) -> Result<(), CliError> {
 }
 
 fn call(args: &Args) -> Result<(), CliError> {
-    let method = args.positional.first().ok_or_else(|| usage("call needs a METHOD"))?;
+    let method = args
+        .positional
+        .first()
+        .ok_or_else(|| usage("call needs a METHOD"))?;
     let params = match args.positional.get(1) {
-        Some(text) => Some(json::from_str::<Value>(text).map_err(|_| usage("PARAMS_JSON is not valid JSON"))?),
+        Some(text) => Some(
+            json::from_str::<Value>(text).map_err(|_| usage("PARAMS_JSON is not valid JSON"))?,
+        ),
         None => None,
     };
     match connect(args)?.call(method, params) {
@@ -303,7 +369,10 @@ fn call(args: &Args) -> Result<(), CliError> {
                 o.insert("data".into(), d);
             }
             println!("{}", json::to_string(&obj([("error", Value::Object(o))])));
-            Err(CliError::Runtime(format!("{} (code {})", e.message, e.code)))
+            Err(CliError::Runtime(format!(
+                "{} (code {})",
+                e.message, e.code
+            )))
         }
         Err(e) => Err(runtime(e)),
     }
@@ -341,7 +410,12 @@ pub fn fmt_ms(v: Option<&Value>) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -355,7 +429,10 @@ mod tests {
     #[test]
     fn parses_verbs_and_global_flags() {
         let a = p(&["--config", "/c.toml", "device-info", "--json", "--local"]).unwrap();
-        assert_eq!((a.command.as_str(), a.json, a.local), ("device-info", true, true));
+        assert_eq!(
+            (a.command.as_str(), a.json, a.local),
+            ("device-info", true, true)
+        );
         assert_eq!(a.config, Some(PathBuf::from("/c.toml")));
         let a = p(&["call", "auth.status", "{}", "--socket=/s"]).unwrap();
         assert_eq!(a.positional, vec!["auth.status", "{}"]);
@@ -367,7 +444,13 @@ mod tests {
 
     #[test]
     fn usage_errors_exit_2() {
-        for bad in [&[][..], &["status", "--local"], &["--bogus", "status"], &["status", "extra"], &["login", "--mvpd"]] {
+        for bad in [
+            &[][..],
+            &["status", "--local"],
+            &["--bogus", "status"],
+            &["status", "extra"],
+            &["login", "--mvpd"],
+        ] {
             assert_eq!(p(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
         assert_eq!(run(p(&["frobnicate"]).unwrap()).unwrap_err().exit_code(), 2);
@@ -375,7 +458,13 @@ mod tests {
 
     #[test]
     fn formats_times() {
-        assert_eq!(fmt_ms(Some(&Value::Number(json::Number::U64(1_733_737_089_035)))), "2024-12-09 09:38:09 UTC");
-        assert_eq!(fmt_ms(Some(&Value::Number(json::Number::U64(0)))), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            fmt_ms(Some(&Value::Number(json::Number::U64(1_733_737_089_035)))),
+            "2024-12-09 09:38:09 UTC"
+        );
+        assert_eq!(
+            fmt_ms(Some(&Value::Number(json::Number::U64(0)))),
+            "1970-01-01 00:00:00 UTC"
+        );
     }
 }

@@ -293,7 +293,10 @@ impl Config {
 
         let line_timeout_secs = socket.line_timeout_secs.unwrap_or(10);
         if !(1..=300).contains(&line_timeout_secs) {
-            return Err(err("socket.line_timeout_secs", "must be between 1 and 300".into()));
+            return Err(err(
+                "socket.line_timeout_secs",
+                "must be between 1 and 300".into(),
+            ));
         }
 
         let base_url = https_url(pass.base_url, "https://sp.auth.adobe.com")

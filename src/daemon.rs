@@ -17,7 +17,9 @@ use crate::{logging, notify};
 /// Root of the filesystem the device facts are read from. `TVAUTH_SYSROOT` points it at a fixture tree
 /// (tests, emulated boards); production leaves it unset.
 pub fn sysroot() -> PathBuf {
-    std::env::var_os("TVAUTH_SYSROOT").filter(|s| !s.is_empty()).map_or_else(|| PathBuf::from("/"), PathBuf::from)
+    std::env::var_os("TVAUTH_SYSROOT")
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// Run the daemon; returns the process exit status.
@@ -51,14 +53,17 @@ fn start(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Result<
     let store = Store::open(&cfg.state_dir).map_err(|e| e.to_string())?;
     let root = sysroot();
     let device = DeviceInfo::collect(&root, &cfg.device);
-    let identity = Identity::load_or_derive(&store, &root, &cfg.device).map_err(|e| format!("device identity: {e}"))?;
+    let identity = Identity::load_or_derive(&store, &root, &cfg.device)
+        .map_err(|e| format!("device identity: {e}"))?;
     log::info!("device fingerprint from {}", identity.source());
     let drain = Duration::from_secs(cfg.pass.timeout_secs + 2);
     let socket_cfg = cfg.socket.clone();
     let agent = Arc::new(Agent::new(cfg, store, device, identity));
     let server = Server::bind(&socket_cfg, agent.clone()).map_err(|e| e.to_string())?;
     agent.set_events(server.events());
-    let poller = agent.start_poller().map_err(|e| format!("cannot start the poller: {e}"))?;
+    let poller = agent
+        .start_poller()
+        .map_err(|e| format!("cannot start the poller: {e}"))?;
     let control = server.control();
     let sig_agent = agent.clone();
     std::thread::Builder::new()
@@ -66,7 +71,11 @@ fn start(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Result<
         .stack_size(64 * 1024)
         .spawn(move || signal_loop(signals, &sig_agent, &control, config_path.as_deref()))
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
-    log::info!("tvauth {} serving on {}", env!("CARGO_PKG_VERSION"), server.path().display());
+    log::info!(
+        "tvauth {} serving on {}",
+        env!("CARGO_PKG_VERSION"),
+        server.path().display()
+    );
     if let Err(e) = notify::notify("READY=1\nSTATUS=serving") {
         log::warn!("sd_notify READY failed: {e}");
     }
@@ -97,10 +106,18 @@ fn reload(agent: &Agent, control: &Control, config_path: Option<&Path>) {
     match Config::load(config_path) {
         Ok(new) => {
             logging::set_level(new.log_level);
-            control.set_access(new.socket.allowed_uids.clone(), new.socket.allowed_gids.clone());
+            control.set_access(
+                new.socket.allowed_uids.clone(),
+                new.socket.allowed_gids.clone(),
+            );
             let old = agent.config();
-            if new.socket.path != old.socket.path || new.socket.mode != old.socket.mode || new.state_dir != old.state_dir {
-                log::warn!("socket.path, socket.mode and state_dir changes take effect at the next restart");
+            if new.socket.path != old.socket.path
+                || new.socket.mode != old.socket.mode
+                || new.state_dir != old.state_dir
+            {
+                log::warn!(
+                    "socket.path, socket.mode and state_dir changes take effect at the next restart"
+                );
             }
             agent.reload(new);
             log::info!("configuration reloaded");

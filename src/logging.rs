@@ -37,7 +37,8 @@ impl Log for Logger {
         }
         match &self.sink {
             Sink::Journal => {
-                let line = journal_line(record.level(), record.target(), &record.args().to_string());
+                let line =
+                    journal_line(record.level(), record.target(), &record.args().to_string());
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
             Sink::Plain(inner) => inner.log(record),
@@ -72,7 +73,11 @@ pub fn init(level: LevelFilter) {
             .set_target_level(LevelFilter::Debug)
             .set_location_level(LevelFilter::Off)
             .build();
-        Sink::Plain(simplelog::WriteLogger::new(LevelFilter::Trace, config, std::io::stderr()))
+        Sink::Plain(simplelog::WriteLogger::new(
+            LevelFilter::Trace,
+            config,
+            std::io::stderr(),
+        ))
     };
     if log::set_boxed_logger(Box::new(Logger { sink })).is_err() {
         // Already installed (tests, reload): only the level changes.
@@ -90,10 +95,19 @@ mod tests {
 
     #[test]
     fn journal_lines_carry_priority() {
-        assert_eq!(journal_line(Level::Error, "tvauth::ipc", "boom"), "<3>ipc: boom\n");
-        assert_eq!(journal_line(Level::Warn, "ureq", "a\nb"), "<4>ureq: a | b\n");
+        assert_eq!(
+            journal_line(Level::Error, "tvauth::ipc", "boom"),
+            "<3>ipc: boom\n"
+        );
+        assert_eq!(
+            journal_line(Level::Warn, "ureq", "a\nb"),
+            "<4>ureq: a | b\n"
+        );
         assert_eq!(journal_line(Level::Info, "tvauth", "x"), "<6>tvauth: x\n");
-        assert_eq!(journal_line(Level::Trace, "tvauth::pass", "x"), "<7>pass: x\n");
+        assert_eq!(
+            journal_line(Level::Trace, "tvauth::pass", "x"),
+            "<7>pass: x\n"
+        );
     }
 
     #[test]

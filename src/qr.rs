@@ -31,7 +31,8 @@ pub fn render(text: &str) -> Option<String> {
 mod tests {
     #[test]
     fn renders_a_square() {
-        let s = super::render("https://sp.auth.adobe.com/api/v2/authenticate/REF30/8ER640M").unwrap();
+        let s =
+            super::render("https://sp.auth.adobe.com/api/v2/authenticate/REF30/8ER640M").unwrap();
         let lines: Vec<&str> = s.lines().collect();
         let width = lines[0].chars().count();
         assert!(width >= 25 && lines.iter().all(|l| l.chars().count() == width));

@@ -21,7 +21,7 @@ use crate::device::{DeviceInfo, Identity};
 use crate::ipc::peer::Peer;
 use crate::ipc::protocol::{self, Params, RpcError, obj, string};
 use crate::ipc::server::{Events, Handler};
-use crate::pass::{self, PassError, PartnerStatus, Session, SessionParams};
+use crate::pass::{self, PartnerStatus, PassError, Session, SessionParams};
 use crate::store::Store;
 use state::{AuthState, Authenticated, Pending, Wake};
 
@@ -102,7 +102,13 @@ impl Agent {
             device,
             identity,
             client: RwLock::new(client),
-            inner: Mutex::new(Inner { state, profiles, next_poll: now, generation: 0, stopping: false }),
+            inner: Mutex::new(Inner {
+                state,
+                profiles,
+                next_poll: now,
+                generation: 0,
+                stopping: false,
+            }),
             wake: Condvar::new(),
             events: OnceLock::new(),
             providers: Mutex::new(None),
@@ -161,7 +167,10 @@ impl Agent {
     }
 
     fn persist(&self, g: &Inner) {
-        let saved = SavedProfile { auth: g.state.auth.clone(), profiles: Value::Object(g.profiles.clone()) };
+        let saved = SavedProfile {
+            auth: g.state.auth.clone(),
+            profiles: Value::Object(g.profiles.clone()),
+        };
         let r = if saved.auth.is_none() && g.profiles.is_empty() {
             self.store.remove(PROFILE_FILE)
         } else {
@@ -180,7 +189,13 @@ impl Agent {
     }
 
     /// Record the profiles the API returned and derive the authenticated state from them.
-    fn apply_profiles(&self, g: &mut Inner, profiles: &pass::Profiles, prefer: Option<&str>, replace_all: bool) {
+    fn apply_profiles(
+        &self,
+        g: &mut Inner,
+        profiles: &pass::Profiles,
+        prefer: Option<&str>,
+        replace_all: bool,
+    ) {
         let now = now_ms();
         if replace_all {
             g.profiles = Object::new();
@@ -189,12 +204,22 @@ impl Agent {
             g.profiles.insert(mvpd.clone(), p.raw.clone());
         }
         let valid = profiles.profiles.iter().filter(|(_, p)| p.not_after > now);
-        let best = match prefer.and_then(|m| profiles.profiles.iter().find(|(k, p)| k == m && p.not_after > now)) {
+        let best = match prefer.and_then(|m| {
+            profiles
+                .profiles
+                .iter()
+                .find(|(k, p)| k == m && p.not_after > now)
+        }) {
             Some(hit) => Some(hit),
             None => valid.max_by_key(|(_, p)| p.not_after),
         };
         match best {
-            Some((mvpd, p)) => g.state.auth = Some(Authenticated { mvpd: mvpd.clone(), expires_at: p.not_after }),
+            Some((mvpd, p)) => {
+                g.state.auth = Some(Authenticated {
+                    mvpd: mvpd.clone(),
+                    expires_at: p.not_after,
+                })
+            }
             None if replace_all => g.state.auth = None,
             None => {}
         }
@@ -202,12 +227,21 @@ impl Agent {
 
     /// Session answers: auto-resume what the agent can fill, track a code as pending, refresh the
     /// profile when the API says one exists.
-    fn drive(&self, client: &pass::Client, mut session: Session, params: &SessionParams) -> Result<Value, RpcError> {
+    fn drive(
+        &self,
+        client: &pass::Client,
+        mut session: Session,
+        params: &SessionParams,
+    ) -> Result<Value, RpcError> {
         for _ in 0..2 {
-            if !matches!(session.action_name.as_str(), "resume" | "retry") || session.missing_parameters.is_empty() {
+            if !matches!(session.action_name.as_str(), "resume" | "retry")
+                || session.missing_parameters.is_empty()
+            {
                 break;
             }
-            let Some(code) = session.code.clone() else { break };
+            let Some(code) = session.code.clone() else {
+                break;
+            };
             let knows = |m: &String| match m.as_str() {
                 "mvpd" => params.mvpd.is_some(),
                 "domainName" | "domain" => params.domain_name.is_some(),
@@ -217,7 +251,10 @@ impl Agent {
             if !session.missing_parameters.iter().all(knows) {
                 break;
             }
-            log::info!("session {code}: resuming with {}", session.missing_parameters.join(", "));
+            log::info!(
+                "session {code}: resuming with {}",
+                session.missing_parameters.join(", ")
+            );
             session = client.resume_session(&code, params).map_err(rpc_error)?;
         }
         let full_url = session.url.as_deref().map(|u| client.full_url(u));
@@ -268,11 +305,16 @@ impl Agent {
 
     fn session_params(&self, p: &mut Params) -> Result<SessionParams, RpcError> {
         let cfg = self.config();
-        let fallback = |v: Option<String>, c: &str| v.or_else(|| (!c.is_empty()).then(|| c.to_owned()));
+        let fallback =
+            |v: Option<String>, c: &str| v.or_else(|| (!c.is_empty()).then(|| c.to_owned()));
         let mvpd = p.opt_str("mvpd")?;
         let domain_name = fallback(p.opt_str("domainName")?, &cfg.pass.domain_name);
         let redirect_url = fallback(p.opt_str("redirectUrl")?, &cfg.pass.redirect_url);
-        Ok(SessionParams { mvpd, domain_name, redirect_url })
+        Ok(SessionParams {
+            mvpd,
+            domain_name,
+            redirect_url,
+        })
     }
 
     fn session_create(&self, mut p: Params) -> Result<Value, RpcError> {
@@ -295,35 +337,62 @@ impl Agent {
     fn session_get(&self, mut p: Params) -> Result<Value, RpcError> {
         let code = p.req_str("code")?;
         p.finish()?;
-        Ok(self.client()?.get_session(&code).map_err(rpc_error)?.to_json())
+        Ok(self
+            .client()?
+            .get_session(&code)
+            .map_err(rpc_error)?
+            .to_json())
     }
 
     fn session_partner(&self, mut p: Params) -> Result<Value, RpcError> {
         let partner = p.req_str("partner")?;
         let access_status = p.req_str("accessStatus")?;
         if access_status != "granted" && access_status != "denied" {
-            return Err(RpcError::invalid_params("invalid params: `accessStatus` must be granted or denied"));
+            return Err(RpcError::invalid_params(
+                "invalid params: `accessStatus` must be granted or denied",
+            ));
         }
         let provider_id = p.opt_str("providerId")?;
         let expiration_date = p.opt_str("expirationDate")?;
-        if expiration_date.as_deref().is_some_and(|d| d.parse::<u64>().is_err()) {
-            return Err(RpcError::invalid_params("invalid params: `expirationDate` must be epoch milliseconds"));
+        if expiration_date
+            .as_deref()
+            .is_some_and(|d| d.parse::<u64>().is_err())
+        {
+            return Err(RpcError::invalid_params(
+                "invalid params: `expirationDate` must be epoch milliseconds",
+            ));
         }
         let mut params = self.session_params(&mut p)?;
         params.mvpd = None;
         p.finish()?;
-        let status = PartnerStatus { access_status, provider_id, expiration_date };
+        let status = PartnerStatus {
+            access_status,
+            provider_id,
+            expiration_date,
+        };
         let client = self.client()?;
-        let session = client.partner_session(&partner, &status, &params).map_err(rpc_error)?;
+        let session = client
+            .partner_session(&partner, &status, &params)
+            .map_err(rpc_error)?;
         self.drive(&client, session, &params)
     }
 
     fn logout(&self, mut p: Params) -> Result<Value, RpcError> {
         let mvpd = p.opt_str("mvpd")?;
         p.finish()?;
-        let mvpd = match mvpd.or_else(|| lock(&self.inner).state.auth.as_ref().map(|a| a.mvpd.clone())) {
+        let mvpd = match mvpd.or_else(|| {
+            lock(&self.inner)
+                .state
+                .auth
+                .as_ref()
+                .map(|a| a.mvpd.clone())
+        }) {
             Some(m) => m,
-            None => return Err(RpcError::invalid_params("invalid params: not authenticated; give `mvpd`")),
+            None => {
+                return Err(RpcError::invalid_params(
+                    "invalid params: not authenticated; give `mvpd`",
+                ));
+            }
         };
         let client = self.client()?;
         let redirect = self.config().pass.redirect_url.clone();
@@ -341,7 +410,10 @@ impl Agent {
             for (k, v) in g.profiles.iter() {
                 let na = profile_not_after(v);
                 if na > now && best.as_ref().is_none_or(|b| na > b.expires_at) {
-                    best = Some(Authenticated { mvpd: k.clone(), expires_at: na });
+                    best = Some(Authenticated {
+                        mvpd: k.clone(),
+                        expires_at: na,
+                    });
                 }
             }
             g.state.auth = best;
@@ -365,7 +437,9 @@ impl Agent {
                 None => self.apply_profiles(&mut g, &fresh, None, true),
                 Some(m) => {
                     g.profiles.remove(m);
-                    if fresh.profiles.is_empty() && g.state.auth.as_ref().is_some_and(|a| &a.mvpd == m) {
+                    if fresh.profiles.is_empty()
+                        && g.state.auth.as_ref().is_some_and(|a| &a.mvpd == m)
+                    {
                         g.state.auth = None;
                     }
                     self.apply_profiles(&mut g, &fresh, Some(m), false);
@@ -401,14 +475,31 @@ impl Agent {
         let resources = p.req_str_list("resources", MAX_RESOURCES)?;
         let mvpd = p.opt_str("mvpd")?;
         p.finish()?;
-        let mvpd = match mvpd.or_else(|| lock(&self.inner).state.auth.as_ref().map(|a| a.mvpd.clone())) {
+        let mvpd = match mvpd.or_else(|| {
+            lock(&self.inner)
+                .state
+                .auth
+                .as_ref()
+                .map(|a| a.mvpd.clone())
+        }) {
             Some(m) => m,
-            None => return Err(RpcError::invalid_params("invalid params: not authenticated; give `mvpd`")),
+            None => {
+                return Err(RpcError::invalid_params(
+                    "invalid params: not authenticated; give `mvpd`",
+                ));
+            }
         };
         let client = self.client()?;
-        let d = if pre { client.preauthorize(&mvpd, &resources) } else { client.authorize(&mvpd, &resources) }
-            .map_err(rpc_error)?;
-        Ok(obj([("decisions", Value::Array(d.decisions.into_iter().collect()))]))
+        let d = if pre {
+            client.preauthorize(&mvpd, &resources)
+        } else {
+            client.authorize(&mvpd, &resources)
+        }
+        .map_err(rpc_error)?;
+        Ok(obj([(
+            "decisions",
+            Value::Array(d.decisions.into_iter().collect()),
+        )]))
     }
 
     fn legacy_url(&self, mut p: Params) -> Result<Value, RpcError> {
@@ -445,7 +536,10 @@ impl Agent {
     /// Start the poller thread.
     pub fn start_poller(self: &Arc<Self>) -> std::io::Result<JoinHandle<()>> {
         let me = self.clone();
-        std::thread::Builder::new().name("poller".into()).stack_size(256 * 1024).spawn(move || me.poll_loop())
+        std::thread::Builder::new()
+            .name("poller".into())
+            .stack_size(256 * 1024)
+            .spawn(move || me.poll_loop())
     }
 
     fn poll_loop(&self) {
@@ -469,11 +563,17 @@ impl Agent {
                         Wake::Never => g = self.wake.wait(g).unwrap_or_else(|p| p.into_inner()),
                         Wake::After(ms) => {
                             let ms = ms.min(MAX_WAIT_MS);
-                            g = self.wake.wait_timeout(g, Duration::from_millis(ms)).unwrap_or_else(|p| p.into_inner()).0;
+                            g = self
+                                .wake
+                                .wait_timeout(g, Duration::from_millis(ms))
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0;
                         }
                     }
                 }
-                let Some(p) = g.state.pending.as_ref() else { continue };
+                let Some(p) = g.state.pending.as_ref() else {
+                    continue;
+                };
                 (p.code.clone(), g.generation, p.mvpd.clone())
             };
             let interval = self.poll_interval_ms() + jitter_ms();
@@ -508,7 +608,10 @@ impl Agent {
                 }
                 Err(Some(PassError::Throttled { retry_after_ms })) => {
                     g.next_poll = now + interval.max(retry_after_ms);
-                    log::debug!("code {code}: throttled, next poll in {} ms", g.next_poll - now);
+                    log::debug!(
+                        "code {code}: throttled, next poll in {} ms",
+                        g.next_poll - now
+                    );
                 }
                 Err(Some(e)) => log::warn!("polling code {code}: {e}; will retry"),
                 Err(None) => log::warn!("polling code {code}: the agent is not configured"),
@@ -519,10 +622,12 @@ impl Agent {
 
 /// Errors after which a code will never complete.
 fn dead_code(status: u16, errors: &[pass::EnhancedError]) -> bool {
-    errors
-        .iter()
-        .any(|e| matches!(e.code.as_deref(), Some("invalid_parameter_code" | "invalid_authentication_session")))
-        || (status == 400 && errors.is_empty())
+    errors.iter().any(|e| {
+        matches!(
+            e.code.as_deref(),
+            Some("invalid_parameter_code" | "invalid_authentication_session")
+        )
+    }) || (status == 400 && errors.is_empty())
 }
 
 fn profile_not_after(v: &Value) -> u64 {
@@ -549,7 +654,10 @@ fn build_client(
 ) -> Result<Arc<pass::Client>, Vec<&'static str>> {
     let missing = cfg.pass_missing();
     if !missing.is_empty() {
-        log::warn!("Adobe Pass calls disabled until configured: {}", missing.join(", "));
+        log::warn!(
+            "Adobe Pass calls disabled until configured: {}",
+            missing.join(", ")
+        );
         return Err(missing);
     }
     let headers = pass::DeviceHeaders {
@@ -568,8 +676,14 @@ fn build_client(
 }
 
 fn not_configured(missing: &[&'static str]) -> RpcError {
-    RpcError::new(protocol::NOT_CONFIGURED, format!("not configured: set {}", missing.join(", ")))
-        .with_data(obj([("missing", protocol::strings(missing.iter().copied()))]))
+    RpcError::new(
+        protocol::NOT_CONFIGURED,
+        format!("not configured: set {}", missing.join(", ")),
+    )
+    .with_data(obj([(
+        "missing",
+        protocol::strings(missing.iter().copied()),
+    )]))
 }
 
 /// PassError → the socket's error codes (CONTRACT §3 table). Internal detail stays in the log.
@@ -581,21 +695,29 @@ pub fn rpc_error(e: PassError) -> RpcError {
                 .find_map(|e| e.message.clone().filter(|m| !m.is_empty()))
                 .unwrap_or_else(|| format!("the API answered HTTP {status}"));
             let list: json::Array = errors.into_iter().map(|e| e.raw).collect();
-            RpcError::new(protocol::API_ERROR, message)
-                .with_data(obj([("status", protocol::uint(u64::from(status))), ("errors", Value::Array(list))]))
+            RpcError::new(protocol::API_ERROR, message).with_data(obj([
+                ("status", protocol::uint(u64::from(status))),
+                ("errors", Value::Array(list)),
+            ]))
         }
         PassError::Throttled { retry_after_ms } => RpcError::new(protocol::THROTTLED, "throttled")
             .with_data(obj([("retryAfterMs", protocol::uint(retry_after_ms))])),
         PassError::NotConfigured { missing } => not_configured(&missing),
         e @ PassError::Transport { .. } => {
             let reason = e.to_string();
-            RpcError::new(protocol::UNREACHABLE, format!("the API could not be reached: {reason}"))
-                .with_data(obj([("reason", string(reason))]))
+            RpcError::new(
+                protocol::UNREACHABLE,
+                format!("the API could not be reached: {reason}"),
+            )
+            .with_data(obj([("reason", string(reason))]))
         }
         PassError::BadResponse { status, reason } => {
             let reason = format!("invalid response (HTTP {status}): {reason}");
-            RpcError::new(protocol::UNREACHABLE, format!("the API could not be used: {reason}"))
-                .with_data(obj([("reason", string(reason))]))
+            RpcError::new(
+                protocol::UNREACHABLE,
+                format!("the API could not be used: {reason}"),
+            )
+            .with_data(obj([("reason", string(reason))]))
         }
         other => {
             log::error!("internal error: {other}");
@@ -609,7 +731,10 @@ impl Handler for Agent {
         log::debug!("call {method} from uid {} pid {}", peer.uid, peer.pid);
         let finish = |p: Params, v: Value| p.finish().map(|()| v);
         match method {
-            "agent.version" => finish(params, obj([("version", string(env!("CARGO_PKG_VERSION")))])),
+            "agent.version" => finish(
+                params,
+                obj([("version", string(env!("CARGO_PKG_VERSION")))]),
+            ),
             "device.info" => finish(params, self.device.to_json()),
             "device.identifier" => finish(params, self.identity.to_json()),
             "auth.status" => finish(params, self.status()),
@@ -623,7 +748,10 @@ impl Handler for Agent {
             "decision.authorize" => self.decision(params, false),
             "decision.preauthorize" => self.decision(params, true),
             "legacy.authenticate_url" => self.legacy_url(params),
-            _ => Err(RpcError::new(protocol::METHOD_NOT_FOUND, format!("method not found: {method}"))),
+            _ => Err(RpcError::new(
+                protocol::METHOD_NOT_FOUND,
+                format!("method not found: {method}"),
+            )),
         }
     }
 }

@@ -135,31 +135,53 @@ mod tests {
     #[test]
     fn statuses() {
         let mut s = AuthState::default();
-        assert_eq!(json::to_string(&s.status(0)), r#"{"state":"unauthenticated"}"#);
+        assert_eq!(
+            json::to_string(&s.status(0)),
+            r#"{"state":"unauthenticated"}"#
+        );
         s.pending = Some(pending(100));
         assert_eq!(
             json::to_string(&s.status(50)),
             r#"{"code":"8ER640M","fullUrl":"https://h/api/v2/authenticate/REF30/8ER640M","notAfter":100,"state":"pending","url":"/api/v2/authenticate/REF30/8ER640M"}"#
         );
-        s.auth = Some(Authenticated { mvpd: "Cablevision".into(), expires_at: 1000 });
+        s.auth = Some(Authenticated {
+            mvpd: "Cablevision".into(),
+            expires_at: 1000,
+        });
         let v = json::to_string(&s.status(50));
-        assert!(v.starts_with(r#"{"expiresAt":1000,"mvpd":"Cablevision","pending":{"code":"8ER640M""#), "{v}");
+        assert!(
+            v.starts_with(r#"{"expiresAt":1000,"mvpd":"Cablevision","pending":{"code":"8ER640M""#),
+            "{v}"
+        );
         assert!(v.ends_with(r#""state":"authenticated"}"#), "{v}");
         // past notAfter the pending login is not reported, even before expire() runs
-        assert_eq!(json::to_string(&s.status(100)), r#"{"expiresAt":1000,"mvpd":"Cablevision","state":"authenticated"}"#);
-        assert_eq!(json::to_string(&s.status(1000)), r#"{"state":"unauthenticated"}"#);
+        assert_eq!(
+            json::to_string(&s.status(100)),
+            r#"{"expiresAt":1000,"mvpd":"Cablevision","state":"authenticated"}"#
+        );
+        assert_eq!(
+            json::to_string(&s.status(1000)),
+            r#"{"state":"unauthenticated"}"#
+        );
     }
 
     #[test]
     fn expiry_and_wakeups() {
         let mut s = AuthState::default();
         assert_eq!(s.next_wake(0, 0), Wake::Never, "idle: no timer at all");
-        s.auth = Some(Authenticated { mvpd: "m".into(), expires_at: 1000 });
+        s.auth = Some(Authenticated {
+            mvpd: "m".into(),
+            expires_at: 1000,
+        });
         assert_eq!(s.next_wake(400, 0), Wake::After(600), "one timer to expiry");
         s.pending = Some(pending(800));
         assert_eq!(s.next_wake(400, 405), Wake::After(5));
         assert_eq!(s.next_wake(400, 400), Wake::PollNow);
-        assert_eq!(s.next_wake(400, 900), Wake::After(400), "code expiry comes first");
+        assert_eq!(
+            s.next_wake(400, 900),
+            Wake::After(400),
+            "code expiry comes first"
+        );
         assert!(!s.expire(799));
         assert!(s.expire(800));
         assert!(s.pending.is_none() && s.auth.is_some());
@@ -171,10 +193,16 @@ mod tests {
 
     #[test]
     fn persisted_forms_round_trip() {
-        let p = Pending { mvpd: Some("Cablevision".into()), ..pending(5) };
+        let p = Pending {
+            mvpd: Some("Cablevision".into()),
+            ..pending(5)
+        };
         let back: Pending = json::from_str(&json::to_string(&p)).unwrap();
         assert_eq!(back, p);
-        let a = Authenticated { mvpd: "x".into(), expires_at: 9 };
+        let a = Authenticated {
+            mvpd: "x".into(),
+            expires_at: 9,
+        };
         assert_eq!(json::to_string(&a), r#"{"mvpd":"x","expiresAt":9}"#);
     }
 }

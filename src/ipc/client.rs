@@ -25,8 +25,17 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Connect(p, e) => write!(f, "cannot connect to {}: {e} (is `tvauth daemon` running?)", p.display()),
-            ClientError::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            ClientError::Connect(p, e) => write!(
+                f,
+                "cannot connect to {}: {e} (is `tvauth daemon` running?)",
+                p.display()
+            ),
+            ClientError::Io(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 write!(f, "the daemon did not answer in time")
             }
             ClientError::Io(e) => write!(f, "socket: {e}"),
@@ -62,11 +71,17 @@ impl Client {
     /// Connect; `timeout` bounds each wait for an answer (make it longer than the daemon's upstream
     /// timeout so a slow Adobe call surfaces as the daemon's error, not ours).
     pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|e| ClientError::Connect(path.to_path_buf(), e))?;
+        let stream =
+            UnixStream::connect(path).map_err(|e| ClientError::Connect(path.to_path_buf(), e))?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let writer = stream.try_clone()?;
-        Ok(Client { reader: BufReader::new(stream), writer, next_id: 1, pending: Default::default() })
+        Ok(Client {
+            reader: BufReader::new(stream),
+            writer,
+            next_id: 1,
+            pending: Default::default(),
+        })
     }
 
     /// Change how long to wait for the next message (`None`: forever).
@@ -91,7 +106,9 @@ impl Client {
         if let Err(e) = self.writer.write_all(line.as_bytes()) {
             // The daemon may have refused us and closed before we wrote: its error is still readable.
             return match self.read_message() {
-                Ok(Value::Object(mut m)) if m.contains_key("error") => Err(ClientError::Rpc(rpc_error(m.remove("error")))),
+                Ok(Value::Object(mut m)) if m.contains_key("error") => {
+                    Err(ClientError::Rpc(rpc_error(m.remove("error"))))
+                }
                 _ => Err(ClientError::Io(e)),
             };
         }
@@ -136,7 +153,10 @@ impl Client {
         let mut line = String::new();
         let n = Read::take(&mut self.reader, 16 * MAX_LINE as u64).read_line(&mut line)?;
         if n == 0 {
-            return Err(ClientError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "daemon closed the connection")));
+            return Err(ClientError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "daemon closed the connection",
+            )));
         }
         json::from_str(line.trim_end()).map_err(|_| ClientError::Protocol("invalid JSON".into()))
     }
@@ -155,5 +175,9 @@ fn rpc_error(v: Option<Value>) -> RpcError {
         Some(Value::String(s)) => s,
         _ => String::new(),
     };
-    RpcError { code, message, data: e.remove("data") }
+    RpcError {
+        code,
+        message,
+        data: e.remove("data"),
+    }
 }

@@ -18,11 +18,21 @@ pub struct Peer {
 impl Peer {
     pub fn of(stream: &UnixStream) -> io::Result<Peer> {
         let fd = stream.as_raw_fd();
-        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
         let mut len = size_of::<libc::ucred>() as libc::socklen_t;
         // SAFETY: `cred` is a valid, writable ucred and `len` its size; the fd is open for the call.
         let rc = unsafe {
-            libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, (&raw mut cred).cast(), &mut len)
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&raw mut cred).cast(),
+                &mut len,
+            )
         };
         if rc != 0 {
             return Err(io::Error::last_os_error());
@@ -31,15 +41,29 @@ impl Peer {
         let mut glen = (groups.len() * size_of::<libc::gid_t>()) as libc::socklen_t;
         // SAFETY: `groups` has room for `glen` bytes; the kernel writes at most that and sets `glen`.
         let rc = unsafe {
-            libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERGROUPS, groups.as_mut_ptr().cast(), &mut glen)
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut glen,
+            )
         };
         if rc == 0 {
             groups.truncate(glen as usize / size_of::<libc::gid_t>());
         } else {
             // Old kernel or more than 64 groups: the primary group is what we can check.
-            groups = vec![cred.gid];
+            groups.clear();
         }
-        Ok(Peer { pid: cred.pid, uid: cred.uid, gid: cred.gid, groups })
+        if !groups.contains(&cred.gid) {
+            groups.push(cred.gid);
+        }
+        Ok(Peer {
+            pid: cred.pid,
+            uid: cred.uid,
+            gid: cred.gid,
+            groups,
+        })
     }
 
     /// CONTRACT: empty lists allow anyone who can open the socket; otherwise the uid OR a gid must be
@@ -48,7 +72,9 @@ impl Peer {
         if uids.is_empty() && gids.is_empty() {
             return true;
         }
-        uids.contains(&self.uid) || gids.contains(&self.gid) || self.groups.iter().any(|g| gids.contains(g))
+        uids.contains(&self.uid)
+            || gids.contains(&self.gid)
+            || self.groups.iter().any(|g| gids.contains(g))
     }
 }
 
@@ -68,7 +94,12 @@ mod tests {
 
     #[test]
     fn access_rules() {
-        let p = Peer { pid: 1, uid: 1000, gid: 100, groups: vec![100, 44] };
+        let p = Peer {
+            pid: 1,
+            uid: 1000,
+            gid: 100,
+            groups: vec![100, 44],
+        };
         assert!(p.allowed(&[], &[]));
         assert!(p.allowed(&[1000], &[]));
         assert!(p.allowed(&[], &[100]));

@@ -36,7 +36,11 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: i64, message: impl Into<String>) -> RpcError {
-        RpcError { code, message: message.into(), data: None }
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     pub fn with_data(mut self, data: Value) -> RpcError {
@@ -94,7 +98,10 @@ pub enum Incoming {
 /// Parse one line (without the trailing newline).
 pub fn parse_line(line: &[u8]) -> Incoming {
     let Ok(text) = std::str::from_utf8(line) else {
-        return Incoming::Single(Err((Value::Null, RpcError::new(PARSE_ERROR, "parse error: invalid UTF-8"))));
+        return Incoming::Single(Err((
+            Value::Null,
+            RpcError::new(PARSE_ERROR, "parse error: invalid UTF-8"),
+        )));
     };
     let text = text.trim();
     if text.is_empty() {
@@ -103,16 +110,23 @@ pub fn parse_line(line: &[u8]) -> Incoming {
     let value: Value = match json::from_str(text) {
         Ok(v) => v,
         Err(_) => {
-            return Incoming::Single(Err((Value::Null, RpcError::new(PARSE_ERROR, "parse error: invalid JSON"))));
+            return Incoming::Single(Err((
+                Value::Null,
+                RpcError::new(PARSE_ERROR, "parse error: invalid JSON"),
+            )));
         }
     };
     match value {
-        Value::Array(items) if items.is_empty() => {
-            Incoming::Single(Err((Value::Null, RpcError::new(INVALID_REQUEST, "invalid request: empty batch"))))
-        }
+        Value::Array(items) if items.is_empty() => Incoming::Single(Err((
+            Value::Null,
+            RpcError::new(INVALID_REQUEST, "invalid request: empty batch"),
+        ))),
         Value::Array(items) if items.len() > MAX_BATCH => Incoming::Single(Err((
             Value::Null,
-            RpcError::new(INVALID_REQUEST, format!("invalid request: batch larger than {MAX_BATCH}")),
+            RpcError::new(
+                INVALID_REQUEST,
+                format!("invalid request: batch larger than {MAX_BATCH}"),
+            ),
         ))),
         Value::Array(items) => Incoming::Batch(items.into_iter().map(request_from).collect()),
         other => Incoming::Single(request_from(other)),
@@ -121,14 +135,29 @@ pub fn parse_line(line: &[u8]) -> Incoming {
 
 fn request_from(v: Value) -> Result<Request, (Value, RpcError)> {
     let Value::Object(mut o) = v else {
-        return Err((Value::Null, RpcError::new(INVALID_REQUEST, "invalid request: not an object")));
+        return Err((
+            Value::Null,
+            RpcError::new(INVALID_REQUEST, "invalid request: not an object"),
+        ));
     };
     let id = o.remove("id");
     let echo = id.clone().unwrap_or(Value::Null);
-    let bad = |m: &str| (echo.clone(), RpcError::new(INVALID_REQUEST, format!("invalid request: {m}")));
+    let bad = |m: &str| {
+        (
+            echo.clone(),
+            RpcError::new(INVALID_REQUEST, format!("invalid request: {m}")),
+        )
+    };
     match &id {
-        None | Some(Value::Null | Value::String(_) | Value::Number(Number::U64(_) | Number::I64(_))) => {}
-        Some(_) => return Err((Value::Null, RpcError::new(INVALID_REQUEST, "invalid request: bad id"))),
+        None
+        | Some(Value::Null | Value::String(_) | Value::Number(Number::U64(_) | Number::I64(_))) => {
+        }
+        Some(_) => {
+            return Err((
+                Value::Null,
+                RpcError::new(INVALID_REQUEST, "invalid request: bad id"),
+            ));
+        }
     }
     match o.get("jsonrpc") {
         Some(Value::String(s)) if s == "2.0" => {}
@@ -143,7 +172,10 @@ fn request_from(v: Value) -> Result<Request, (Value, RpcError)> {
         Some(Value::Object(p)) => Params(p),
         Some(Value::Array(a)) if a.is_empty() => Params::default(),
         Some(_) => {
-            return Err((echo, RpcError::invalid_params("invalid params: must be an object")));
+            return Err((
+                echo,
+                RpcError::invalid_params("invalid params: must be an object"),
+            ));
         }
     };
     if let Some(k) = o.keys().find(|k| *k != "jsonrpc") {
@@ -167,11 +199,13 @@ impl Params {
         match self.0.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) if s.len() > 4096 => {
-                Err(RpcError::invalid_params(format!("invalid params: `{key}` is too long")))
-            }
+            Some(Value::String(s)) if s.len() > 4096 => Err(RpcError::invalid_params(format!(
+                "invalid params: `{key}` is too long"
+            ))),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(RpcError::invalid_params(format!("invalid params: `{key}` must be a string"))),
+            Some(_) => Err(RpcError::invalid_params(format!(
+                "invalid params: `{key}` must be a string"
+            ))),
         }
     }
 
@@ -184,13 +218,19 @@ impl Params {
         match self.0.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(RpcError::invalid_params(format!("invalid params: `{key}` must be a boolean"))),
+            Some(_) => Err(RpcError::invalid_params(format!(
+                "invalid params: `{key}` must be a boolean"
+            ))),
         }
     }
 
     /// A required non-empty array of non-empty strings (at most `max`).
     pub fn req_str_list(&mut self, key: &str, max: usize) -> Result<Vec<String>, RpcError> {
-        let bad = || RpcError::invalid_params(format!("invalid params: `{key}` must be a non-empty array of strings"));
+        let bad = || {
+            RpcError::invalid_params(format!(
+                "invalid params: `{key}` must be a non-empty array of strings"
+            ))
+        };
         let Some(Value::Array(items)) = self.0.remove(key) else {
             return Err(bad());
         };
@@ -211,7 +251,9 @@ impl Params {
     /// Reject any key not consumed by an accessor.
     pub fn finish(self) -> Result<(), RpcError> {
         match self.0.keys().next() {
-            Some(k) => Err(RpcError::invalid_params(format!("invalid params: unknown parameter `{k}`"))),
+            Some(k) => Err(RpcError::invalid_params(format!(
+                "invalid params: unknown parameter `{k}`"
+            ))),
             None => Ok(()),
         }
     }
@@ -281,7 +323,12 @@ pub fn uint(n: u64) -> Value {
 }
 
 pub fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Value {
-    Value::Array(items.into_iter().map(|s| Value::String(s.into())).collect::<Array>())
+    Value::Array(
+        items
+            .into_iter()
+            .map(|s| Value::String(s.into()))
+            .collect::<Array>(),
+    )
 }
 
 #[cfg(test)]
@@ -302,15 +349,22 @@ mod tests {
 
     #[test]
     fn parses_a_request() {
-        let r = single(r#"{"jsonrpc":"2.0","id":7,"method":"session.create","params":{"mvpd":"X"}}"#).ok().unwrap();
+        let r =
+            single(r#"{"jsonrpc":"2.0","id":7,"method":"session.create","params":{"mvpd":"X"}}"#)
+                .ok()
+                .unwrap();
         assert_eq!(json::to_string(&r.id.unwrap()), "7");
         assert_eq!(r.method, "session.create");
         let mut p = r.params;
         assert_eq!(p.opt_str("mvpd").unwrap().as_deref(), Some("X"));
         p.finish().unwrap();
-        let r = single(r#"{"jsonrpc":"2.0","method":"agent.version"}"#).ok().unwrap();
+        let r = single(r#"{"jsonrpc":"2.0","method":"agent.version"}"#)
+            .ok()
+            .unwrap();
         assert!(r.id.is_none(), "notification");
-        let r = single(r#"{"jsonrpc":"2.0","id":"a","method":"agent.version","params":[]}"#).ok().unwrap();
+        let r = single(r#"{"jsonrpc":"2.0","id":"a","method":"agent.version","params":[]}"#)
+            .ok()
+            .unwrap();
         assert_eq!(json::to_string(&r.id.unwrap()), "\"a\"");
     }
 
@@ -319,12 +373,30 @@ mod tests {
         assert_eq!(err_code("{"), ("null".into(), PARSE_ERROR));
         assert_eq!(err_code("not json"), ("null".into(), PARSE_ERROR));
         assert_eq!(err_code("42"), ("null".into(), INVALID_REQUEST));
-        assert_eq!(err_code(r#"{"id":1,"method":"x"}"#), ("1".into(), INVALID_REQUEST));
-        assert_eq!(err_code(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#), ("1".into(), INVALID_REQUEST));
-        assert_eq!(err_code(r#"{"jsonrpc":"2.0","id":2,"method":5}"#), ("2".into(), INVALID_REQUEST));
-        assert_eq!(err_code(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#), ("null".into(), INVALID_REQUEST));
-        assert_eq!(err_code(r#"{"jsonrpc":"2.0","id":3,"method":"x","params":"p"}"#), ("3".into(), INVALID_PARAMS));
-        assert_eq!(err_code(r#"{"jsonrpc":"2.0","id":3,"method":"x","extra":1}"#), ("3".into(), INVALID_REQUEST));
+        assert_eq!(
+            err_code(r#"{"id":1,"method":"x"}"#),
+            ("1".into(), INVALID_REQUEST)
+        );
+        assert_eq!(
+            err_code(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#),
+            ("1".into(), INVALID_REQUEST)
+        );
+        assert_eq!(
+            err_code(r#"{"jsonrpc":"2.0","id":2,"method":5}"#),
+            ("2".into(), INVALID_REQUEST)
+        );
+        assert_eq!(
+            err_code(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#),
+            ("null".into(), INVALID_REQUEST)
+        );
+        assert_eq!(
+            err_code(r#"{"jsonrpc":"2.0","id":3,"method":"x","params":"p"}"#),
+            ("3".into(), INVALID_PARAMS)
+        );
+        assert_eq!(
+            err_code(r#"{"jsonrpc":"2.0","id":3,"method":"x","extra":1}"#),
+            ("3".into(), INVALID_REQUEST)
+        );
         assert_eq!(err_code("[]"), ("null".into(), INVALID_REQUEST));
         match parse_line(b"\xff\xfe") {
             Incoming::Single(Err((_, e))) => assert_eq!(e.code, PARSE_ERROR),
@@ -335,23 +407,31 @@ mod tests {
 
     #[test]
     fn batches() {
-        let Incoming::Batch(items) =
-            parse_line(br#"[{"jsonrpc":"2.0","id":1,"method":"a"}, 5, {"jsonrpc":"2.0","method":"n"}]"#)
-        else {
+        let Incoming::Batch(items) = parse_line(
+            br#"[{"jsonrpc":"2.0","id":1,"method":"a"}, 5, {"jsonrpc":"2.0","method":"n"}]"#,
+        ) else {
             panic!()
         };
         assert_eq!(items.len(), 3);
         assert!(items[0].is_ok() && items[1].is_err() && items[2].is_ok());
-        let big = format!("[{}]", vec![r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#; MAX_BATCH + 1].join(","));
-        assert!(matches!(parse_line(big.as_bytes()), Incoming::Single(Err(_))));
+        let big = format!(
+            "[{}]",
+            vec![r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#; MAX_BATCH + 1].join(",")
+        );
+        assert!(matches!(
+            parse_line(big.as_bytes()),
+            Incoming::Single(Err(_))
+        ));
     }
 
     #[test]
     fn params_are_validated() {
-        let mut p = Params(match json::from_str::<Value>(r#"{"a":1,"b":"x","c":[],"d":true,"e":["r"]}"#).unwrap() {
-            Value::Object(o) => o,
-            _ => unreachable!(),
-        });
+        let mut p = Params(
+            match json::from_str::<Value>(r#"{"a":1,"b":"x","c":[],"d":true,"e":["r"]}"#).unwrap() {
+                Value::Object(o) => o,
+                _ => unreachable!(),
+            },
+        );
         assert_eq!(p.opt_str("a").unwrap_err().code, INVALID_PARAMS);
         assert_eq!(p.req_str("b").unwrap(), "x");
         assert_eq!(p.req_str_list("c", 5).unwrap_err().code, INVALID_PARAMS);
@@ -370,12 +450,19 @@ mod tests {
             success(uint(1), obj([("version", string("1.0.0"))])),
             "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"version\":\"1.0.0\"}}\n"
         );
-        let e = RpcError::new(THROTTLED, "throttled").with_data(obj([("retryAfterMs", uint(1000))]));
+        let e =
+            RpcError::new(THROTTLED, "throttled").with_data(obj([("retryAfterMs", uint(1000))]));
         assert_eq!(
             failure(Value::Null, &e),
             "{\"error\":{\"code\":-32004,\"data\":{\"retryAfterMs\":1000},\"message\":\"throttled\"},\"id\":null,\"jsonrpc\":\"2.0\"}\n"
         );
-        assert_eq!(batch(&["{\"a\":1}\n".into(), "{\"b\":2}\n".into()]), "[{\"a\":1},{\"b\":2}]\n");
-        assert!(notification("auth.changed", obj([("state", string("pending"))])).contains("\"method\":\"auth.changed\""));
+        assert_eq!(
+            batch(&["{\"a\":1}\n".into(), "{\"b\":2}\n".into()]),
+            "[{\"a\":1},{\"b\":2}]\n"
+        );
+        assert!(
+            notification("auth.changed", obj([("state", string("pending"))]))
+                .contains("\"method\":\"auth.changed\"")
+        );
     }
 }

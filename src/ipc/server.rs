@@ -103,7 +103,10 @@ impl Events {
     }
 
     pub fn subscribers(&self) -> usize {
-        lock(&self.shared.conns).values().filter(|c| c.subscriber.is_some()).count()
+        lock(&self.shared.conns)
+            .values()
+            .filter(|c| c.subscriber.is_some())
+            .count()
     }
 }
 
@@ -177,26 +180,39 @@ impl Server {
             std::fs::create_dir_all(dir).map_err(ioerr)?;
         }
         let listener = bind_private(&path).map_err(ioerr)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.mode)).map_err(ioerr)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.mode))
+            .map_err(ioerr)?;
         let shared = Arc::new(Shared {
             handler,
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            access: Mutex::new(Access { uids: cfg.allowed_uids.clone(), gids: cfg.allowed_gids.clone() }),
+            access: Mutex::new(Access {
+                uids: cfg.allowed_uids.clone(),
+                gids: cfg.allowed_gids.clone(),
+            }),
             max_connections: cfg.max_connections,
             line_deadline: Duration::from_secs(cfg.line_timeout_secs),
         });
-        Ok(Server { listener, path, shared })
+        Ok(Server {
+            listener,
+            path,
+            shared,
+        })
     }
 
     pub fn events(&self) -> Events {
-        Events { shared: self.shared.clone() }
+        Events {
+            shared: self.shared.clone(),
+        }
     }
 
     pub fn control(&self) -> Control {
-        Control { shared: self.shared.clone(), path: self.path.clone() }
+        Control {
+            shared: self.shared.clone(),
+            path: self.path.clone(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -243,7 +259,12 @@ impl Server {
         };
         let access = lock(&self.shared.access).clone();
         if !peer.allowed(&access.uids, &access.gids) {
-            log::warn!("refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids", peer.pid, peer.uid, peer.gid);
+            log::warn!(
+                "refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids",
+                peer.pid,
+                peer.uid,
+                peer.gid
+            );
             refuse(stream, FORBIDDEN, "peer not allowed");
             return;
         }
@@ -252,14 +273,25 @@ impl Server {
             let mut conns = lock(&self.shared.conns);
             if conns.len() >= self.shared.max_connections && !evict_one(&mut conns) {
                 drop(conns);
-                log::warn!("refusing connection: {} connections busy", self.shared.max_connections);
+                log::warn!(
+                    "refusing connection: {} connections busy",
+                    self.shared.max_connections
+                );
                 refuse(stream, BUSY, "server busy: too many connections");
                 return;
             }
             let Ok(handle) = stream.try_clone() else {
                 return;
             };
-            conns.insert(id, Conn { stream: handle, last_active: Instant::now(), busy: false, subscriber: None });
+            conns.insert(
+                id,
+                Conn {
+                    stream: handle,
+                    last_active: Instant::now(),
+                    busy: false,
+                    subscriber: None,
+                },
+            );
         }
         let shared = self.shared.clone();
         let spawned = std::thread::Builder::new()
@@ -289,7 +321,8 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
 
 fn refuse(mut stream: UnixStream, code: i64, message: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-    let _ = stream.write_all(protocol::failure(Value::Null, &RpcError::new(code, message)).as_bytes());
+    let _ =
+        stream.write_all(protocol::failure(Value::Null, &RpcError::new(code, message)).as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
@@ -339,7 +372,11 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer) {
             let keep_going = handle_line(shared, id, &buf[..end], peer, &writer);
             buf.drain(..=end);
             scanned = 0;
-            line_started = if buf.is_empty() { None } else { Some(Instant::now()) };
+            line_started = if buf.is_empty() {
+                None
+            } else {
+                Some(Instant::now())
+            };
             if !keep_going {
                 break;
             }
@@ -347,7 +384,10 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer) {
         }
         scanned = buf.len();
         if buf.len() > MAX_LINE {
-            let e = RpcError::new(protocol::INVALID_REQUEST, format!("invalid request: line longer than {MAX_LINE} bytes"));
+            let e = RpcError::new(
+                protocol::INVALID_REQUEST,
+                format!("invalid request: line longer than {MAX_LINE} bytes"),
+            );
             let _ = writer.send(&protocol::failure(Value::Null, &e));
             log::debug!("connection {id}: oversized line, closing");
             break;
@@ -389,13 +429,21 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer) {
 }
 
 /// Process one line; false when the connection must close.
-fn handle_line(shared: &Arc<Shared>, id: u64, line: &[u8], peer: &Peer, writer: &Arc<Writer>) -> bool {
+fn handle_line(
+    shared: &Arc<Shared>,
+    id: u64,
+    line: &[u8],
+    peer: &Peer,
+    writer: &Arc<Writer>,
+) -> bool {
     let out = match protocol::parse_line(line) {
         Incoming::Empty => return true,
         Incoming::Single(r) => answer(shared, id, r, peer, writer),
         Incoming::Batch(items) => {
-            let answers: Vec<String> =
-                items.into_iter().filter_map(|r| answer(shared, id, r, peer, writer)).collect();
+            let answers: Vec<String> = items
+                .into_iter()
+                .filter_map(|r| answer(shared, id, r, peer, writer))
+                .collect();
             (!answers.is_empty()).then(|| protocol::batch(&answers))
         }
     };
@@ -443,7 +491,12 @@ fn set_busy(shared: &Shared, id: u64, busy: bool) {
     }
 }
 
-fn subscribe(shared: &Arc<Shared>, id: u64, params: Params, writer: &Arc<Writer>) -> Result<Value, RpcError> {
+fn subscribe(
+    shared: &Arc<Shared>,
+    id: u64,
+    params: Params,
+    writer: &Arc<Writer>,
+) -> Result<Value, RpcError> {
     params.finish()?;
     let mut conns = lock(&shared.conns);
     let Some(conn) = conns.get_mut(&id) else {
@@ -463,7 +516,9 @@ fn subscribe(shared: &Arc<Shared>, id: u64, params: Params, writer: &Arc<Writer>
                     }
                 }
             })
-            .map_err(|e| RpcError::new(protocol::INTERNAL_ERROR, format!("cannot subscribe: {e}")))?;
+            .map_err(|e| {
+                RpcError::new(protocol::INTERNAL_ERROR, format!("cannot subscribe: {e}"))
+            })?;
         conn.subscriber = Some(tx);
     }
     Ok(protocol::obj([("subscribed", Value::Bool(true))]))

@@ -19,7 +19,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tvauth");
 
 /// A command for the tvauth binary, through `TVAUTH_TEST_RUNNER` when cross testing.
 pub fn tvauth_cmd() -> Command {
-    match std::env::var("TVAUTH_TEST_RUNNER").ok().filter(|r| !r.is_empty()) {
+    match std::env::var("TVAUTH_TEST_RUNNER")
+        .ok()
+        .filter(|r| !r.is_empty())
+    {
         Some(runner) => {
             let mut c = Command::new(runner);
             c.arg(BIN);
@@ -31,7 +34,11 @@ pub fn tvauth_cmd() -> Command {
 
 /// Slower under emulation: scale waits by this.
 pub fn slow() -> u32 {
-    if std::env::var_os("TVAUTH_TEST_RUNNER").is_some() { 10 } else { 1 }
+    if std::env::var_os("TVAUTH_TEST_RUNNER").is_some() {
+        10
+    } else {
+        1
+    }
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -168,7 +175,11 @@ impl Daemon {
         });
         self.child = Some(child);
         let got = self.wait_notify("READY=1", Duration::from_secs(20 * slow() as u64));
-        assert!(got, "daemon did not send READY=1; log:\n{}", self.log_text());
+        assert!(
+            got,
+            "daemon did not send READY=1; log:\n{}",
+            self.log_text()
+        );
     }
 
     /// Wait for a datagram containing `needle`.
@@ -176,7 +187,9 @@ impl Daemon {
         let deadline = Instant::now() + within;
         let mut buf = [0u8; 512];
         while Instant::now() < deadline {
-            self.notify.set_read_timeout(Some(deadline - Instant::now() + Duration::from_millis(1))).unwrap();
+            self.notify
+                .set_read_timeout(Some(deadline - Instant::now() + Duration::from_millis(1)))
+                .unwrap();
             match self.notify.recv(&mut buf) {
                 Ok(n) if String::from_utf8_lossy(&buf[..n]).contains(needle) => return true,
                 Ok(_) => {}
@@ -194,14 +207,23 @@ impl Daemon {
         Client::connect(&self.socket, Duration::from_secs(30 * slow() as u64)).unwrap()
     }
 
-    pub fn call(&self, method: &str, params: &str) -> Result<Value, tvauth::ipc::client::ClientError> {
-        let p = if params.is_empty() { None } else { Some(json::from_str(params).unwrap()) };
+    pub fn call(
+        &self,
+        method: &str,
+        params: &str,
+    ) -> Result<Value, tvauth::ipc::client::ClientError> {
+        let p = if params.is_empty() {
+            None
+        } else {
+            Some(json::from_str(params).unwrap())
+        };
         self.client().call(method, p)
     }
 
     pub fn raw(&self) -> UnixStream {
         let s = UnixStream::connect(&self.socket).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20 * slow() as u64))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20 * slow() as u64)))
+            .unwrap();
         s
     }
 
@@ -303,7 +325,9 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     let mut cur = v;
     for k in path.split('.') {
         cur = match cur {
-            Value::Object(o) => o.get(k).unwrap_or_else(|| panic!("no `{k}` in {}", json::to_string(v))),
+            Value::Object(o) => o
+                .get(k)
+                .unwrap_or_else(|| panic!("no `{k}` in {}", json::to_string(v))),
             Value::Array(a) => &a[k.parse::<usize>().unwrap()],
             _ => panic!("`{path}` not found in {}", json::to_string(v)),
         };
@@ -325,10 +349,16 @@ pub fn has(v: &Value, key: &str) -> bool {
 /// Sum of voluntary + involuntary context switches of every thread of `pid`.
 pub fn ctx_switches(pid: u32) -> u64 {
     let mut total = 0;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
         for l in status.lines() {
-            if let Some(v) = l.strip_prefix("voluntary_ctxt_switches:").or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:")) {
+            if let Some(v) = l
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
                 total += v.trim().parse::<u64>().unwrap_or(0);
             }
         }
