@@ -187,6 +187,15 @@ fn main() {
     f.curl_spawn_call_ms = median(&mut spawn);
     f.tls_handshakes_per_100_calls = handshakes as f64 * 100.0 / up_calls as f64;
     f.rss_kib_peak = proc_status_kib(daemon.pid(), "VmHWM:") as f64;
+    let pid = daemon.pid();
+    let breakdown = format!(
+        "after the load: VmRSS {} KiB = anon {} + file {} (binary and libc pages, shared) + shmem {}; {} threads",
+        proc_status_kib(pid, "VmRSS:"),
+        proc_status_kib(pid, "RssAnon:"),
+        proc_status_kib(pid, "RssFile:"),
+        proc_status_kib(pid, "RssShmem:"),
+        thread_count(pid),
+    );
 
     eprintln!("idle: {} s with no client", IDLE.as_secs());
     // Connection threads exit when their client hangs up; let them go before counting.
@@ -207,10 +216,22 @@ fn main() {
     if !is_stripped(Path::new(BIN)) {
         eprintln!("warning: {BIN} has a symbol table; binary_bytes is not the stripped size");
     }
+    if std::env::var_os("TVAUTH_BENCH_SMAPS").is_some() {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+        let mut hdr = String::new();
+        for l in smaps.lines() {
+            if l.split_whitespace().next().is_some_and(|w| w.contains('-') && !w.ends_with(':')) {
+                hdr = l.to_string();
+            } else if let Some(v) = l.strip_prefix("Rss:") {
+                eprintln!("{:>8} {hdr}", v.trim());
+            }
+        }
+    }
     daemon.stop();
     drop(emu);
 
     print!("{}", f.table());
+    println!("{breakdown}");
     let out = target.join("bench");
     std::fs::create_dir_all(&out).expect("create target/bench");
     let path = out.join("agent.json");

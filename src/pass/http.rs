@@ -14,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::CertificateError;
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{Connector, TcpConnector};
+use ureq::unversioned::transport::Connector;
 
+use super::dns;
 use super::error::{PassError, TransportKind};
 use super::tls::{self, TlsConnector, WallClock};
 use crate::clock;
@@ -23,6 +24,13 @@ use crate::config::PassConfig;
 
 /// Largest response body read (Adobe's answers are a few KiB).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// Largest response head (status line + headers) accepted; Adobe's are well under 2 KiB.
+pub const MAX_HEAD_BYTES: usize = 12 * 1024;
+/// Per-connection I/O buffers. ureq's default is 128 KiB in + 128 KiB out at *each* transport
+/// layer (TCP and TLS): 512 KiB resident for the one pooled connection, the largest block of the
+/// daemon's heap in `cargo bench --bench agent`. Heads must fit the input buffer (hence > the head
+/// limit); bodies stream through them in chunks.
+const IO_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Log targets of dependencies and the most verbose level that cannot leak a secret.
 /// `ureq_proto` at trace dumps received bytes (DCR answers hold the client secret and access token).
@@ -107,10 +115,16 @@ impl Http {
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout))
             .timeout_per_read(Some(timeout))
+            .max_response_header_size(MAX_HEAD_BYTES)
+            .input_buffer_size(IO_BUFFER_BYTES)
+            .output_buffer_size(IO_BUFFER_BYTES)
             .build();
-        let connector = ().chain(TcpConnector::default()).chain(TlsConnector::new(tls_config));
+        // Host lookup when a connection is opened, not per request (see `dns`).
+        let connector =
+            ().chain(dns::OnConnect::with(DefaultResolver::default()))
+                .chain(TlsConnector::new(tls_config));
         Ok(Http {
-            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
+            agent: ureq::Agent::with_parts(config, connector, dns::Deferred),
             now,
         })
     }

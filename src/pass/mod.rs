@@ -2,7 +2,7 @@
 //! throttle, wire types and errors. Knows nothing about sockets.
 //!
 //! - [`http`]: the one ureq agent (rustls/ring, Mozilla roots + `pass.ca_file`, timeouts, body cap);
-//!   [`tls`] is its connector.
+//!   [`tls`] is its connector, [`dns`] looks the host up only when a connection is opened.
 //! - [`throttle`]: Adobe's token bucket applied client-side, shared by every call.
 //! - [`dcr`]: client credentials and access token lifecycle, persisted via [`crate::store`].
 //! - [`api`]: [`Client`] and the typed calls; [`model`]: response types; [`error`]: [`PassError`].
@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod dcr;
+pub mod dns;
 pub mod error;
 pub mod form;
 pub mod http;
