@@ -8,16 +8,20 @@
 #          aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf (need a rustup musl std; see README)
 #
 # Idempotent: the apt step only runs when a pinned package is missing, and then fails loudly if the
-# mirror cannot provide it. Exit status: 0 ok, 1 build/test failure, 2 usage, 3 toolchain unavailable.
+# mirror cannot provide it. Exit status: 0 ok, 2 usage, 3 toolchain/packages unavailable, else the
+# failing cargo's status (101 for failed tests).
 #
 # Environment knobs:
 #   TVAUTH_APT=0            never call apt (fail if something is missing)
+#   TVAUTH_RUST_DEB_VERSION rustc-web/libstd-rust-web-dev version to pin (default below); set it
+#                           when Debian replaces the 1.85 build in bookworm-security
 #   TVAUTH_TOOLS=DIR        where cargo-deb is installed (default ~/.cache/tvauth-tools)
 #   CARGO_TARGET_DIR        as usual
 #   extra args after the action are passed to cargo (e.g. `test -- --nocapture`)
 set -euo pipefail
 
-RUST_V=1.85.0+dfsg3-1~deb12u3   # rustc-web / libstd-rust-web-dev: pin them ALL, or apt drifts to 1.9x
+# rustc-web / libstd-rust-web-dev: pin them ALL, or apt drifts to 1.9x and the libstd no longer matches.
+RUST_V=${TVAUTH_RUST_DEB_VERSION:-1.85.0+dfsg3-1~deb12u3}
 LZMA_V=5.4.1-1+deb12u1          # multiarch liblzma5 must match across amd64/arm64/armhf
 CARGO_DEB_V=3.8.0               # last cargo-deb whose MSRV is 1.85
 
@@ -30,7 +34,7 @@ die() {
 log() { printf '==> %s\n' "$*" >&2; }
 
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2
     exit 2
 }
 
@@ -39,6 +43,7 @@ target=$1
 action=${2:-build}
 shift $(($# >= 2 ? 2 : 1))
 case $action in build | test | package) ;; *) usage ;; esac
+case $target:$action in *-musl*:package) die 2 ".deb packages are built for the gnu targets only" ;; esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -194,7 +199,6 @@ test)
     log "tests passed for $target in $((SECONDS - start)) s"
     ;;
 package)
-    [ "$libc" = gnu ] || die 3 ".deb packages are built for the gnu targets only"
     tools=${TVAUTH_TOOLS:-$HOME/.cache/tvauth-tools}
     if ! "$tools/bin/cargo-deb" --version 2>/dev/null | grep -q " $CARGO_DEB_V\$"; then
         log "installing cargo-deb $CARGO_DEB_V into $tools (host tool, default toolchain)"
