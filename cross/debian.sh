@@ -52,7 +52,7 @@ cd "$root"
 case $target in
 aarch64-unknown-linux-gnu) deb_arch=arm64 gcc=aarch64-linux-gnu qemu=qemu-aarch64 libc=gnu ;;
 armv7-unknown-linux-gnueabihf) deb_arch=armhf gcc=arm-linux-gnueabihf qemu=qemu-arm libc=gnu ;;
-x86_64-unknown-linux-gnu) deb_arch=amd64 gcc= qemu= libc=gnu ;;
+x86_64-unknown-linux-gnu) deb_arch=amd64 gcc='' qemu='' libc=gnu ;;
 aarch64-unknown-linux-musl) deb_arch=arm64 gcc=aarch64-linux-gnu qemu=qemu-aarch64 libc=musl ;;
 armv7-unknown-linux-musleabihf) deb_arch=armhf gcc=arm-linux-gnueabihf qemu=qemu-arm libc=musl ;;
 *) echo "unknown target: $target" >&2 && usage ;;
