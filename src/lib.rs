@@ -7,5 +7,6 @@
 
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod secret;
 pub mod store;
