@@ -8,5 +8,6 @@
 pub mod clock;
 pub mod config;
 pub mod device;
+pub mod pass;
 pub mod secret;
 pub mod store;
