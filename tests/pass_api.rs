@@ -422,6 +422,13 @@ fn second_screen_flow_and_every_call_sends_the_device_headers() {
         "logout deleted the profile"
     );
 
+    let stats = env.emu.stats();
+    assert_eq!(
+        stats.handshakes, 1,
+        "one kept-alive TLS connection for every call"
+    );
+    assert_eq!(stats.throttled, 0);
+
     let sent: Vec<Recorded> = env
         .emu
         .requests()
@@ -544,6 +551,60 @@ fn credentials_and_token_reused_across_restarts() {
         .unwrap();
     assert_eq!(env.emu.stats().registrations, 2);
     assert_ne!(client_secret(&env), secret);
+}
+
+#[test]
+fn token_is_refreshed_ahead_of_expiry() {
+    #[derive(miniserde::Serialize)]
+    struct TokenFile {
+        access_token: String,
+        expires_at_ms: u64,
+        lifetime_ms: u64,
+        client_id: String,
+    }
+    let env = Env::new("ahead", Options::default());
+    env.client().configuration().unwrap();
+    let token = access_token(&env);
+    let client_id = stored_field(&env.state_dir(), "client", "client_id").unwrap();
+    // The stored 6 h token now has 1 minute left: inside the 5 min refresh margin.
+    let now = tvauth::clock::now_ms();
+    env.store()
+        .write(
+            "token",
+            &TokenFile {
+                access_token: token.clone(),
+                expires_at_ms: now + 60_000,
+                lifetime_ms: 21_600_000,
+                client_id: client_id.clone(),
+            },
+        )
+        .unwrap();
+    let c = env.client();
+    c.configuration().unwrap();
+    assert_ne!(
+        access_token(&env),
+        token,
+        "minted before use, not after a 401"
+    );
+    let stats = env.emu.stats();
+    assert_eq!((stats.registrations, stats.token_mints), (1, 2));
+    let confs = env.requests_to(CONF);
+    assert_eq!(confs.len(), 2, "no call was refused with the old token");
+    // With 10 minutes left it is still used as is.
+    let token = access_token(&env);
+    env.store()
+        .write(
+            "token",
+            &TokenFile {
+                access_token: token.clone(),
+                expires_at_ms: now + 600_000,
+                lifetime_ms: 21_600_000,
+                client_id,
+            },
+        )
+        .unwrap();
+    env.client().configuration().unwrap();
+    assert_eq!(env.emu.stats().token_mints, 2);
 }
 
 #[test]
