@@ -98,6 +98,8 @@ pub struct SocketConfig {
     pub allowed_gids: Vec<u32>,
     /// Extension: concurrent connections served; past it the longest-idle connection is closed.
     pub max_connections: usize,
+    /// Extension: a client must finish a line it started within this many seconds.
+    pub line_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,7 @@ struct FileSocket {
     allowed_uids: Option<Vec<u32>>,
     allowed_gids: Option<Vec<u32>>,
     max_connections: Option<usize>,
+    line_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -285,6 +288,14 @@ impl Config {
             return Err(err(
                 "socket.max_connections",
                 "must be between 1 and 1024".into(),
+            ));
+        }
+
+        let line_timeout_secs = socket.line_timeout_secs.unwrap_or(10);
+        if !(1..=300).contains(&line_timeout_secs) {
+            return Err(err(
+                "socket.line_timeout_secs",
+                "must be between 1 and 300".into(),
             ));
         }
 
@@ -402,6 +413,7 @@ impl Config {
                 allowed_uids: socket.allowed_uids.unwrap_or_default(),
                 allowed_gids: socket.allowed_gids.unwrap_or_default(),
                 max_connections,
+                line_timeout_secs,
             },
             pass: PassConfig {
                 base_url,

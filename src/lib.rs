@@ -5,9 +5,18 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod agent;
+pub mod cli;
+mod cli_login;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod device;
+pub mod ipc;
+pub mod logging;
+pub mod notify;
 pub mod pass;
+#[cfg(feature = "qr")]
+mod qr;
 pub mod secret;
 pub mod store;

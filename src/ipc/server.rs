@@ -1,0 +1,525 @@
+//! The Unix-socket server: accept loop, peer checks, one reader thread per connection, limits.
+//!
+//! - Lines are at most [`MAX_LINE`] bytes; longer → error, then close.
+//! - A started line must complete within `socket.line_timeout_secs` (slow or stalled writers are dropped); an
+//!   idle connection with nothing pending blocks in `read` with no timeout, so an idle daemon never
+//!   wakes up.
+//! - At most `max_connections` at once. A new client evicts the longest-idle connection that has no call
+//!   in flight and has been idle ≥ [`EVICT_AFTER`]; if there is none it gets a "busy" error. So idle
+//!   connections never lock out a new client for long.
+//! - Responses are written by the reader in request order; notifications for subscribers go through a
+//!   bounded queue and a small writer thread, and a subscriber whose queue is full is dropped.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use miniserde::json::Value;
+
+use super::peer::Peer;
+use super::protocol::{self, FORBIDDEN, Incoming, MAX_LINE, Params, Request, RpcError};
+use crate::config::SocketConfig;
+
+/// How long a response write may block on a client that does not read.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection idle this long may be closed to make room for a new client.
+pub const EVICT_AFTER: Duration = Duration::from_secs(1);
+/// Notifications queued for one subscriber before it is considered too slow and dropped.
+pub const SUBSCRIBER_QUEUE: usize = 64;
+const THREAD_STACK: usize = 256 * 1024;
+/// JSON-RPC server error: too many connections and none could be evicted.
+pub const BUSY: i64 = -32000;
+
+/// What the server needs from the agent.
+pub trait Handler: Send + Sync + 'static {
+    fn call(&self, method: &str, params: Params, peer: &Peer) -> Result<Value, RpcError>;
+}
+
+/// Peer access lists, swappable on reload.
+#[derive(Clone, Default)]
+struct Access {
+    uids: Vec<u32>,
+    gids: Vec<u32>,
+}
+
+struct Conn {
+    stream: UnixStream,
+    last_active: Instant,
+    busy: bool,
+    subscriber: Option<SyncSender<Arc<str>>>,
+}
+
+struct Shared {
+    handler: Arc<dyn Handler>,
+    conns: Mutex<HashMap<u64, Conn>>,
+    next_id: AtomicU64,
+    in_flight: AtomicUsize,
+    stopping: AtomicBool,
+    access: Mutex<Access>,
+    max_connections: usize,
+    line_deadline: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these maps inconsistent; keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Publishes notifications to every subscribed connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Events {
+    shared: Arc<Shared>,
+}
+
+impl Events {
+    /// Queue `line` for every subscriber; a subscriber whose queue is full is disconnected.
+    pub fn publish(&self, line: &str) {
+        let line: Arc<str> = Arc::from(line);
+        let mut conns = lock(&self.shared.conns);
+        let mut dead = Vec::new();
+        for (id, c) in conns.iter() {
+            if let Some(tx) = &c.subscriber {
+                match tx.try_send(line.clone()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        log::warn!("connection {id}: subscriber too slow, dropping it");
+                        dead.push(*id);
+                    }
+                    Err(TrySendError::Disconnected(_)) => dead.push(*id),
+                }
+            }
+        }
+        for id in dead {
+            if let Some(c) = conns.remove(&id) {
+                let _ = c.stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    pub fn subscribers(&self) -> usize {
+        lock(&self.shared.conns)
+            .values()
+            .filter(|c| c.subscriber.is_some())
+            .count()
+    }
+}
+
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// Controls a running [`Server::run`] from another thread (signals, reload).
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+    path: PathBuf,
+}
+
+impl Control {
+    /// Stop accepting; `run` then drains and returns.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept(): a connection to ourselves.
+        let _ = UnixStream::connect(&self.path);
+    }
+
+    /// Swap the peer access lists (config reload); applies to new connections.
+    pub fn set_access(&self, uids: Vec<u32>, gids: Vec<u32>) {
+        *lock(&self.shared.access) = Access { uids, gids };
+    }
+}
+
+#[derive(Debug)]
+pub enum BindError {
+    /// Another daemon answers on the socket path.
+    InUse(PathBuf),
+    /// The path exists and is not a socket; we do not delete other files.
+    NotASocket(PathBuf),
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::InUse(p) => write!(f, "{}: another tvauth daemon is running", p.display()),
+            BindError::NotASocket(p) => write!(f, "{}: exists and is not a socket", p.display()),
+            BindError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+impl Server {
+    /// Bind `cfg.path` with `cfg.mode`, removing a stale socket file only when nobody answers on it.
+    pub fn bind(cfg: &SocketConfig, handler: Arc<dyn Handler>) -> Result<Server, BindError> {
+        let path = cfg.path.clone();
+        let ioerr = |e| BindError::Io(path.clone(), e);
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(BindError::NotASocket(path));
+            }
+            match UnixStream::connect(&path) {
+                Ok(_) => return Err(BindError::InUse(path)),
+                Err(_) => {
+                    log::info!("removing stale socket {}", path.display());
+                    std::fs::remove_file(&path).map_err(ioerr)?;
+                }
+            }
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(ioerr)?;
+        }
+        let listener = bind_private(&path).map_err(ioerr)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.mode))
+            .map_err(ioerr)?;
+        let shared = Arc::new(Shared {
+            handler,
+            conns: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            access: Mutex::new(Access {
+                uids: cfg.allowed_uids.clone(),
+                gids: cfg.allowed_gids.clone(),
+            }),
+            max_connections: cfg.max_connections,
+            line_deadline: Duration::from_secs(cfg.line_timeout_secs),
+        });
+        Ok(Server {
+            listener,
+            path,
+            shared,
+        })
+    }
+
+    pub fn events(&self) -> Events {
+        Events {
+            shared: self.shared.clone(),
+        }
+    }
+
+    pub fn control(&self) -> Control {
+        Control {
+            shared: self.shared.clone(),
+            path: self.path.clone(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accept until stopped. Then wait (up to `drain`) for calls in flight, close every connection and
+    /// remove the socket file.
+    pub fn run(self, drain: Duration) {
+        for stream in self.listener.incoming() {
+            if self.shared.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match stream {
+                Ok(s) => self.admit(s),
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    log::warn!("accept: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+        let deadline = Instant::now() + drain;
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = self.shared.in_flight.load(Ordering::SeqCst);
+        if left > 0 {
+            log::warn!("shutting down with {left} call(s) still in flight");
+        }
+        for (_, c) in lock(&self.shared.conns).drain() {
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn admit(&self, stream: UnixStream) {
+        let peer = match Peer::of(&stream) {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("peer credentials unavailable: {e}; refusing");
+                return;
+            }
+        };
+        let access = lock(&self.shared.access).clone();
+        if !peer.allowed(&access.uids, &access.gids) {
+            log::warn!(
+                "refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids",
+                peer.pid,
+                peer.uid,
+                peer.gid
+            );
+            refuse(stream, FORBIDDEN, "peer not allowed");
+            return;
+        }
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut conns = lock(&self.shared.conns);
+            if conns.len() >= self.shared.max_connections && !evict_one(&mut conns) {
+                drop(conns);
+                log::warn!(
+                    "refusing connection: {} connections busy",
+                    self.shared.max_connections
+                );
+                refuse(stream, BUSY, "server busy: too many connections");
+                return;
+            }
+            let Ok(handle) = stream.try_clone() else {
+                return;
+            };
+            conns.insert(
+                id,
+                Conn {
+                    stream: handle,
+                    last_active: Instant::now(),
+                    busy: false,
+                    subscriber: None,
+                },
+            );
+        }
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("conn-{id}"))
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                serve(&shared, id, stream, &peer);
+                lock(&shared.conns).remove(&id);
+            });
+        if let Err(e) = spawned {
+            log::error!("cannot start a connection thread: {e}");
+            lock(&self.shared.conns).remove(&id);
+        }
+    }
+}
+
+/// Bind with a umask that keeps the socket private until its mode is set explicitly.
+fn bind_private(path: &Path) -> io::Result<UnixListener> {
+    // SAFETY: umask only swaps the process file-creation mask; no memory is involved. It runs before
+    // any thread that creates files exists (the daemon binds first).
+    let old = unsafe { libc::umask(0o177) };
+    let r = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    r
+}
+
+fn refuse(mut stream: UnixStream, code: i64, message: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ =
+        stream.write_all(protocol::failure(Value::Null, &RpcError::new(code, message)).as_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn evict_one(conns: &mut HashMap<u64, Conn>) -> bool {
+    let now = Instant::now();
+    let victim = conns
+        .iter()
+        .filter(|(_, c)| !c.busy && now.duration_since(c.last_active) >= EVICT_AFTER)
+        .min_by_key(|(_, c)| (c.subscriber.is_some(), c.last_active))
+        .map(|(id, _)| *id);
+    match victim.and_then(|id| conns.remove(&id).map(|c| (id, c))) {
+        Some((id, c)) => {
+            log::debug!("connection {id}: closed to make room (idle)");
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Writes lines to one client; shared by the reader (responses) and a subscriber's notifier.
+struct Writer(Mutex<UnixStream>);
+
+impl Writer {
+    fn send(&self, line: &str) -> io::Result<()> {
+        let mut s = lock(&self.0);
+        s.write_all(line.as_bytes())
+    }
+}
+
+fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer) {
+    let writer = match stream.try_clone() {
+        Ok(w) => {
+            let _ = w.set_write_timeout(Some(WRITE_TIMEOUT));
+            Arc::new(Writer(Mutex::new(w)))
+        }
+        Err(_) => return,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut scanned = 0;
+    let mut line_started: Option<Instant> = None;
+    let mut timeout_set = false;
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(pos) = buf[scanned..].iter().position(|&b| b == b'\n') {
+            let end = scanned + pos;
+            let keep_going = handle_line(shared, id, &buf[..end], peer, &writer);
+            buf.drain(..=end);
+            scanned = 0;
+            line_started = if buf.is_empty() {
+                None
+            } else {
+                Some(Instant::now())
+            };
+            if !keep_going {
+                break;
+            }
+            continue;
+        }
+        scanned = buf.len();
+        if buf.len() > MAX_LINE {
+            let e = RpcError::new(
+                protocol::INVALID_REQUEST,
+                format!("invalid request: line longer than {MAX_LINE} bytes"),
+            );
+            let _ = writer.send(&protocol::failure(Value::Null, &e));
+            log::debug!("connection {id}: oversized line, closing");
+            break;
+        }
+        // Only a started line has a deadline; an idle connection blocks without one.
+        let timeout = match line_started {
+            Some(t) => match shared.line_deadline.checked_sub(t.elapsed()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => {
+                    log::debug!("connection {id}: line not finished in time, closing");
+                    break;
+                }
+            },
+            None => None,
+        };
+        if timeout.is_some() || timeout_set {
+            if stream.set_read_timeout(timeout).is_err() {
+                break;
+            }
+            timeout_set = timeout.is_some();
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                if line_started.is_none() {
+                    line_started = Some(Instant::now());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                log::debug!("connection {id}: line not finished in time, closing");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Process one line; false when the connection must close.
+fn handle_line(
+    shared: &Arc<Shared>,
+    id: u64,
+    line: &[u8],
+    peer: &Peer,
+    writer: &Arc<Writer>,
+) -> bool {
+    let out = match protocol::parse_line(line) {
+        Incoming::Empty => return true,
+        Incoming::Single(r) => answer(shared, id, r, peer, writer),
+        Incoming::Batch(items) => {
+            let answers: Vec<String> = items
+                .into_iter()
+                .filter_map(|r| answer(shared, id, r, peer, writer))
+                .collect();
+            (!answers.is_empty()).then(|| protocol::batch(&answers))
+        }
+    };
+    if let Some(c) = lock(&shared.conns).get_mut(&id) {
+        c.last_active = Instant::now();
+    }
+    match out {
+        Some(text) => writer.send(&text).is_ok(),
+        None => true,
+    }
+}
+
+fn answer(
+    shared: &Arc<Shared>,
+    id: u64,
+    parsed: Result<Request, (Value, RpcError)>,
+    peer: &Peer,
+    writer: &Arc<Writer>,
+) -> Option<String> {
+    let req = match parsed {
+        Ok(r) => r,
+        Err((rid, e)) => return Some(protocol::failure(rid, &e)),
+    };
+    let result = if req.method == "events.subscribe" {
+        subscribe(shared, id, req.params, writer)
+    } else {
+        set_busy(shared, id, true);
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let r = shared.handler.call(&req.method, req.params, peer);
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        set_busy(shared, id, false);
+        r
+    };
+    let rid = req.id?;
+    Some(match result {
+        Ok(v) => protocol::success(rid, v),
+        Err(e) => protocol::failure(rid, &e),
+    })
+}
+
+fn set_busy(shared: &Shared, id: u64, busy: bool) {
+    if let Some(c) = lock(&shared.conns).get_mut(&id) {
+        c.busy = busy;
+        c.last_active = Instant::now();
+    }
+}
+
+fn subscribe(
+    shared: &Arc<Shared>,
+    id: u64,
+    params: Params,
+    writer: &Arc<Writer>,
+) -> Result<Value, RpcError> {
+    params.finish()?;
+    let mut conns = lock(&shared.conns);
+    let Some(conn) = conns.get_mut(&id) else {
+        return Err(RpcError::new(protocol::INTERNAL_ERROR, "connection closed"));
+    };
+    if conn.subscriber.is_none() {
+        let (tx, rx) = mpsc::sync_channel::<Arc<str>>(SUBSCRIBER_QUEUE);
+        let w = writer.clone();
+        std::thread::Builder::new()
+            .name(format!("events-{id}"))
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                for line in rx {
+                    if w.send(&line).is_err() {
+                        let _ = lock(&w.0).shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| {
+                RpcError::new(protocol::INTERNAL_ERROR, format!("cannot subscribe: {e}"))
+            })?;
+        conn.subscriber = Some(tx);
+    }
+    Ok(protocol::obj([("subscribed", Value::Bool(true))]))
+}

@@ -1,0 +1,120 @@
+//! Logging to stderr: simplelog's format when run by hand; under systemd (`JOURNAL_STREAM` set) one
+//! line per record prefixed with the syslog priority (`<3>` error … `<7>` debug/trace) and no timestamp,
+//! so journald records the level and its own time.
+//!
+//! Other crates (ureq, rustls) are capped at `info` whatever the configured level: their debug/trace
+//! output includes request details we do not want in a journal next to credentials. Our own code never
+//! formats a secret (see [`crate::secret::Secret`]).
+
+use std::io::Write;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use simplelog::SharedLogger;
+
+const FOREIGN_MAX: LevelFilter = LevelFilter::Info;
+
+enum Sink {
+    Journal,
+    Plain(Box<dyn SharedLogger>),
+}
+
+struct Logger {
+    sink: Sink,
+}
+
+fn ours(target: &str) -> bool {
+    target == "tvauth" || target.starts_with("tvauth::")
+}
+
+impl Log for Logger {
+    fn enabled(&self, m: &Metadata<'_>) -> bool {
+        m.level() <= log::max_level() && (ours(m.target()) || m.level() <= FOREIGN_MAX)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        match &self.sink {
+            Sink::Journal => {
+                let line =
+                    journal_line(record.level(), record.target(), &record.args().to_string());
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+            Sink::Plain(inner) => inner.log(record),
+        }
+    }
+
+    fn flush(&self) {
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// `<N>target: message\n`, with embedded newlines flattened so one record stays one journal entry.
+fn journal_line(level: Level, target: &str, msg: &str) -> String {
+    let prio = match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    };
+    let target = target.strip_prefix("tvauth::").unwrap_or(target);
+    format!("<{prio}>{target}: {}\n", msg.replace('\n', " | "))
+}
+
+/// Install the process logger once. Later calls only change the level (SIGHUP reload).
+pub fn init(level: LevelFilter) {
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let sink = if journal {
+        Sink::Journal
+    } else {
+        let config = simplelog::ConfigBuilder::new()
+            .set_thread_level(LevelFilter::Off)
+            .set_target_level(LevelFilter::Debug)
+            .set_location_level(LevelFilter::Off)
+            .build();
+        Sink::Plain(simplelog::WriteLogger::new(
+            LevelFilter::Trace,
+            config,
+            std::io::stderr(),
+        ))
+    };
+    if log::set_boxed_logger(Box::new(Logger { sink })).is_err() {
+        // Already installed (tests, reload): only the level changes.
+    }
+    log::set_max_level(level);
+}
+
+pub fn set_level(level: LevelFilter) {
+    log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_lines_carry_priority() {
+        assert_eq!(
+            journal_line(Level::Error, "tvauth::ipc", "boom"),
+            "<3>ipc: boom\n"
+        );
+        assert_eq!(
+            journal_line(Level::Warn, "ureq", "a\nb"),
+            "<4>ureq: a | b\n"
+        );
+        assert_eq!(journal_line(Level::Info, "tvauth", "x"), "<6>tvauth: x\n");
+        assert_eq!(
+            journal_line(Level::Trace, "tvauth::pass", "x"),
+            "<7>pass: x\n"
+        );
+    }
+
+    #[test]
+    fn foreign_crates_are_capped() {
+        assert!(ours("tvauth::pass::dcr"));
+        assert!(ours("tvauth"));
+        assert!(!ours("tvauthx"));
+        assert!(!ours("ureq::unversioned"));
+    }
+}
