@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::CertificateError;
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{Connector, TcpConnector};
 
 use super::error::{PassError, TransportKind};
@@ -110,7 +110,7 @@ impl Http {
             .build();
         let connector = ().chain(TcpConnector::default()).chain(TlsConnector::new(tls_config));
         Ok(Http {
-            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
+            agent: ureq::Agent::with_parts(config, connector, DnsResolver::default()),
             now,
         })
     }
@@ -200,6 +200,28 @@ impl Http {
     fn transport_error(&self, e: &ureq::Error) -> PassError {
         let (kind, reason) = classify(e, (self.now)());
         PassError::Transport { kind, reason }
+    }
+}
+
+/// ureq's resolver, except that a failed lookup (an `io::Error` from getaddrinfo, e.g. "Name or
+/// service not known") is reported as `HostNotFound`, so it is classified as a DNS failure.
+#[derive(Debug, Default)]
+struct DnsResolver(DefaultResolver);
+
+impl Resolver for DnsResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout).map_err(|e| match e {
+            ureq::Error::Io(io) => {
+                log::debug!("dns: {io}");
+                ureq::Error::HostNotFound
+            }
+            other => other,
+        })
     }
 }
 
