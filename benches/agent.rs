@@ -220,7 +220,10 @@ fn main() {
         let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
         let mut hdr = String::new();
         for l in smaps.lines() {
-            if l.split_whitespace().next().is_some_and(|w| w.contains('-') && !w.ends_with(':')) {
+            if l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.contains('-') && !w.ends_with(':'))
+            {
                 hdr = l.to_string();
             } else if let Some(v) = l.strip_prefix("Rss:") {
                 eprintln!("{:>8} {hdr}", v.trim());

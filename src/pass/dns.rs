@@ -56,9 +56,12 @@ impl<In: Transport, R: Resolver> Connector<In> for OnConnect<R> {
         if chained.is_some() || !details.addrs.is_empty() {
             return self.tcp.connect(details, chained);
         }
-        let addrs = self
-            .lookup
-            .resolve(details.uri, details.config, details.timeout)?;
+        // Same budget as the connect; a lookup that runs out is still a lookup timeout.
+        let timeout = NextTimeout {
+            reason: ureq::Timeout::Resolve,
+            ..details.timeout
+        };
+        let addrs = self.lookup.resolve(details.uri, details.config, timeout)?;
         let resolved = ConnectionDetails {
             uri: details.uri,
             addrs,

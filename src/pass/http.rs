@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::CertificateError;
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::Connector;
 
 use super::dns;
@@ -121,7 +121,7 @@ impl Http {
             .build();
         // Host lookup when a connection is opened, not per request (see `dns`).
         let connector =
-            ().chain(dns::OnConnect::with(DefaultResolver::default()))
+            ().chain(dns::OnConnect::with(DnsResolver::default()))
                 .chain(TlsConnector::new(tls_config));
         Ok(Http {
             agent: ureq::Agent::with_parts(config, connector, dns::Deferred),
@@ -214,6 +214,28 @@ impl Http {
     fn transport_error(&self, e: &ureq::Error) -> PassError {
         let (kind, reason) = classify(e, (self.now)());
         PassError::Transport { kind, reason }
+    }
+}
+
+/// ureq's resolver (run by [`dns::OnConnect`] when a connection is opened), except that a failed lookup (an `io::Error` from getaddrinfo, e.g. "Name or
+/// service not known") is reported as `HostNotFound`, so it is classified as a DNS failure.
+#[derive(Debug, Default)]
+struct DnsResolver(DefaultResolver);
+
+impl Resolver for DnsResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout).map_err(|e| match e {
+            ureq::Error::Io(io) => {
+                log::debug!("dns: {io}");
+                ureq::Error::HostNotFound
+            }
+            other => other,
+        })
     }
 }
 
