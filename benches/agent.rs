@@ -20,6 +20,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,16 @@ use miniserde::json::{self, Value};
 use tvauth::ipc::client::Client;
 use tvauth_emulator::{Emulator, Options};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tvauth");
+/// The binary under test: `TVAUTH_BENCH_BIN` if set (e.g. an unstripped build to profile with
+/// `perf record -a`), else the release binary cargo built for this bench.
+fn bin() -> PathBuf {
+    std::env::var_os("TVAUTH_BENCH_BIN")
+        .filter(|s| !s.is_empty())
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_tvauth")),
+            PathBuf::from,
+        )
+}
 
 /// Alternating rounds per socket comparison (median reported).
 const ROUNDS: usize = 5;
@@ -55,11 +65,26 @@ const STATEMENT: &str = "eyJ0ZXN0Ijoic3RhdGVtZW50In0.c2lnbmVk.dGVzdA";
 const VERSION_REQ: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"agent.version\"}\n";
 const STATUS_REQ: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"auth.status\"}\n";
 
+/// Set in the environment of the bench's own re-execution that serves as the echo process.
+const ECHO_ENV: &str = "TVAUTH_BENCH_ECHO_SOCKET";
+
 fn main() {
+    if let Some(path) = std::env::var_os(ECHO_ENV) {
+        let path = PathBuf::from(path);
+        start_echo_server(&path);
+        // Serve until the bench closes our stdin (or kills us).
+        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+        return;
+    }
     let started = Instant::now();
     let target = target_dir();
     let work = Work::new();
-    eprintln!("tvauth bench: binary {BIN}, work dir {}", work.0.display());
+    let bin = bin();
+    eprintln!(
+        "tvauth bench: binary {}, work dir {}",
+        bin.display(),
+        work.0.display()
+    );
 
     let emu = Emulator::start(Options {
         throttle: None,
@@ -95,58 +120,84 @@ fn main() {
     eprintln!("authenticating the device (session.create, second-screen login, poller)");
     authenticate(&emu, &socket);
 
+    // The floor: the bench's echo server in its own process, so it pays the same process boundary
+    // (address-space switch on every hand-off) as the daemon; the same server inside the bench
+    // process is measured too, as context.
     let echo_path = work.path("echo.sock");
-    start_echo_server(&echo_path);
+    let echo_proc = EchoProcess::start(&echo_path);
+    let echo_in = work.path("echo-in.sock");
+    start_echo_server(&echo_in);
     let mut socket_requests = 0u64;
 
-    eprintln!("rtt: {ROUNDS} rounds x {RTT_CALLS} calls, daemon and echo alternating");
-    let (mut p50, mut p99, mut echo50) = (Vec::new(), Vec::new(), Vec::new());
+    // [daemon, echo process (the floor), echo inside the bench (context)], in rotating order per
+    // round so that neither warm-up nor a burst of load elsewhere favours one of them.
+    let targets: [(&Path, &[u8], &[u8]); 3] = [
+        (&socket, b"\"result\":{\"version\"", b"\"state\":"),
+        (&echo_path, b"agent.version", b"auth.status"),
+        (&echo_in, b"agent.version", b"auth.status"),
+    ];
+    let order = |round: usize| (0..3).map(move |k| (round + k) % 3);
+
+    eprintln!(
+        "rtt: {ROUNDS} rounds x {RTT_CALLS} calls each, daemon / echo process / echo in-process"
+    );
+    let mut p50: [Vec<f64>; 3] = Default::default();
+    let mut p99: [Vec<f64>; 3] = Default::default();
     for round in 0..ROUNDS {
-        let mut run_daemon = || {
-            let mut s = rtt_round(&socket, VERSION_REQ, RTT_CALLS, b"\"result\":{\"version\"");
-            p50.push(percentile(&mut s, 50.0));
-            p99.push(percentile(&mut s, 99.0));
-        };
-        // Alternate who goes first so warm-up effects do not favour one side.
-        if round % 2 == 0 {
-            run_daemon();
-            echo50.push(percentile(
-                &mut rtt_round(&echo_path, VERSION_REQ, RTT_CALLS, b"agent.version"),
-                50.0,
-            ));
-        } else {
-            echo50.push(percentile(
-                &mut rtt_round(&echo_path, VERSION_REQ, RTT_CALLS, b"agent.version"),
-                50.0,
-            ));
-            run_daemon();
+        for t in order(round) {
+            let (path, expect, _) = targets[t];
+            let mut s = rtt_round(path, VERSION_REQ, RTT_CALLS, expect);
+            p50[t].push(percentile(&mut s, 50.0));
+            p99[t].push(percentile(&mut s, 99.0));
         }
-        socket_requests += RTT_CALLS as u64 + WARMUP as u64;
+        socket_requests += (RTT_CALLS + WARMUP + 2) as u64;
     }
-    f.rtt_p50_us = median(&mut p50);
-    f.rtt_p99_us = median(&mut p99);
-    f.echo_rtt_p50_us = median(&mut echo50);
+    f.rtt_p50_us = median(&mut p50[0]);
+    f.rtt_p99_us = median(&mut p99[0]);
+    f.echo_rtt_p50_us = median(&mut p50[1]);
     f.rtt_ratio = f.rtt_p50_us / f.echo_rtt_p50_us;
+    let echo_in_rtt = median(&mut p50[2]);
 
     eprintln!(
         "rps: {ROUNDS} rounds, {RPS_CLIENTS} clients x {RPS_PER_CLIENT} requests, {RPS_DEPTH} in flight"
     );
-    let (mut rps, mut echo_rps) = (Vec::new(), Vec::new());
+    let mut rps: [Vec<f64>; 3] = Default::default();
+    // Server CPU per request: what the rps ratio is made of, free of the noise of other processes
+    // on the machine (reported below the table, not a figure of the issue).
+    let cpu = || {
+        [
+            process_cpu_us(daemon.pid()) as f64,
+            process_cpu_us(echo_proc.0.id()) as f64,
+            ECHO_CPU_NS.load(Ordering::SeqCst) as f64 / 1e3,
+        ]
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu0 = cpu();
     for round in 0..ROUNDS {
-        let d = |v: &mut Vec<f64>| v.push(rps_round(&socket, STATUS_REQ, b"\"state\":"));
-        let e = |v: &mut Vec<f64>| v.push(rps_round(&echo_path, STATUS_REQ, b"auth.status"));
-        if round % 2 == 0 {
-            d(&mut rps);
-            e(&mut echo_rps);
-        } else {
-            e(&mut echo_rps);
-            d(&mut rps);
+        for t in order(round) {
+            let (path, _, expect) = targets[t];
+            rps[t].push(rps_round(path, STATUS_REQ, expect));
         }
-        socket_requests += (RPS_CLIENTS * (RPS_PER_CLIENT + 1)) as u64;
+        socket_requests += (RPS_CLIENTS * ((RPS_PER_CLIENT / RPS_DEPTH) * RPS_DEPTH + 2)) as u64;
     }
-    f.status_rps = median(&mut rps);
-    f.echo_rps = median(&mut echo_rps);
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu1 = cpu();
+    let per = (ROUNDS * RPS_CLIENTS * ((RPS_PER_CLIENT / RPS_DEPTH) * RPS_DEPTH + 2)) as f64;
+    let us = |t: usize| (cpu1[t] - cpu0[t]) / per;
+    f.status_rps = median(&mut rps[0]);
+    f.echo_rps = median(&mut rps[1]);
     f.rps_ratio = f.status_rps / f.echo_rps;
+    let context = format!(
+        "server CPU per request under the rps load: daemon {:.2} us, echo process {:.2} us, \
+         echo in-process {:.2} us\n\
+         echo inside the bench process (no address-space switch, context only): rtt p50 {:.3} us, \
+         {:.0} requests/s",
+        us(0),
+        us(1),
+        us(2),
+        echo_in_rtt,
+        median(&mut rps[2]),
+    );
     assert!(socket_requests >= MIN_SOCKET_REQUESTS, "{socket_requests}");
 
     eprintln!(
@@ -212,9 +263,12 @@ fn main() {
         .map(|(tid, n)| n - before.get(tid).copied().unwrap_or(0))
         .sum::<u64>() as f64;
 
-    f.binary_bytes = std::fs::metadata(BIN).expect("binary").len() as f64;
-    if !is_stripped(Path::new(BIN)) {
-        eprintln!("warning: {BIN} has a symbol table; binary_bytes is not the stripped size");
+    f.binary_bytes = std::fs::metadata(&bin).expect("binary").len() as f64;
+    if !is_stripped(&bin) {
+        eprintln!(
+            "warning: {} has a symbol table; binary_bytes is not the stripped size",
+            bin.display()
+        );
     }
     if std::env::var_os("TVAUTH_BENCH_SMAPS").is_some() {
         let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
@@ -234,6 +288,7 @@ fn main() {
     drop(emu);
 
     print!("{}", f.table());
+    println!("{context}");
     println!("{breakdown}");
     let out = target.join("bench");
     std::fs::create_dir_all(&out).expect("create target/bench");
@@ -444,7 +499,7 @@ impl Daemon {
             .open(log)
             .expect("daemon log");
         let t = Instant::now();
-        let child = Command::new(BIN)
+        let child = Command::new(bin())
             .arg("daemon")
             .arg("--config")
             .arg(config)
@@ -694,23 +749,83 @@ fn start_echo_server(path: &Path) {
     std::thread::spawn(move || {
         for s in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                let Ok(mut w) = s.try_clone() else { return };
-                let mut r = BufReader::with_capacity(8192, s);
-                let mut line = Vec::with_capacity(1024);
-                loop {
-                    line.clear();
-                    match r.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {
-                            if w.write_all(&line).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
+                echo(s);
+                ECHO_CPU_NS.fetch_add(thread_cpu_ns(), Ordering::SeqCst);
             });
         }
     });
+}
+
+/// The echo server in its own process (the bench binary run again with `ECHO_ENV`), so the floor
+/// pays the same process boundary as the daemon.
+struct EchoProcess(Child);
+
+impl EchoProcess {
+    fn start(path: &Path) -> EchoProcess {
+        let exe = std::env::current_exe().expect("current exe");
+        let child = Command::new(exe)
+            .env(ECHO_ENV, path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn echo process");
+        let deadline = Instant::now() + WAIT;
+        while UnixStream::connect(path).is_err() {
+            assert!(Instant::now() < deadline, "echo process did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        EchoProcess(child)
+    }
+}
+
+impl Drop for EchoProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn echo(s: UnixStream) {
+    let Ok(mut w) = s.try_clone() else { return };
+    let mut r = BufReader::with_capacity(8192, s);
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        match r.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if w.write_all(&line).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// CPU time of finished echo connection threads.
+static ECHO_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// User + system CPU of a whole process, exited threads included (`/proc/PID/stat`).
+fn process_cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after_comm` starts at field 3.
+    let ticks: u64 =
+        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000 / hz
 }
 
 // ------------------------------------------------------------------------------------- curl

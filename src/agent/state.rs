@@ -8,7 +8,7 @@ use miniserde::json::{Number, Object, Value};
 use miniserde::{Deserialize, Serialize};
 
 /// A valid profile: what `authenticated` needs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Authenticated {
     pub mvpd: String,
     /// Profile `notAfter`, ms since the epoch.
@@ -29,7 +29,7 @@ pub struct Pending {
     pub mvpd: Option<String>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuthState {
     pub auth: Option<Authenticated>,
     pub pending: Option<Pending>,
@@ -81,6 +81,21 @@ impl AuthState {
         }
     }
 
+    /// Until when (exclusive, ms) [`AuthState::status`] stays what it is at `now` if the state is not
+    /// changed: the next deadline still ahead; `u64::MAX` when nothing can expire.
+    pub fn status_stable_until(&self, now: u64) -> u64 {
+        let deadlines = [
+            self.auth.as_ref().map(|a| a.expires_at),
+            self.pending.as_ref().map(|p| p.not_after),
+        ];
+        deadlines
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
     /// The Status object at `now` (expired parts are not reported even before the timer fires).
     pub fn status(&self, now: u64) -> Value {
         let mut o = Object::new();
@@ -121,6 +136,49 @@ fn pending_fields(p: &Pending) -> Object {
 mod tests {
     use super::*;
     use miniserde::json;
+
+    /// The status is the same at every instant before `status_stable_until`, and differs at it.
+    #[test]
+    fn status_is_stable_until_the_next_deadline() {
+        let auth = Some(Authenticated {
+            mvpd: "Cablevision".into(),
+            expires_at: 5_000,
+        });
+        let cases = [
+            AuthState::default(),
+            AuthState {
+                auth: auth.clone(),
+                pending: None,
+            },
+            AuthState {
+                auth: None,
+                pending: Some(pending(3_000)),
+            },
+            AuthState {
+                auth: auth.clone(),
+                pending: Some(pending(3_000)),
+            },
+            AuthState {
+                auth,
+                pending: Some(pending(8_000)),
+            },
+        ];
+        for st in cases {
+            let mut now = 1_000;
+            loop {
+                let until = st.status_stable_until(now);
+                let at_now = json::to_string(&st.status(now));
+                if until == u64::MAX {
+                    assert_eq!(at_now, json::to_string(&st.status(u64::MAX - 1)), "{st:?}");
+                    break;
+                }
+                assert!(until > now);
+                assert_eq!(at_now, json::to_string(&st.status(until - 1)), "{st:?}");
+                assert_ne!(at_now, json::to_string(&st.status(until)), "{st:?}");
+                now = until;
+            }
+        }
+    }
 
     fn pending(not_after: u64) -> Pending {
         Pending {
