@@ -40,13 +40,13 @@ fn bin() -> PathBuf {
 }
 
 /// Alternating rounds per socket comparison (median reported).
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 /// `agent.version` round trips per round and server.
 const RTT_CALLS: usize = 20_000;
 /// Concurrent pipelining clients, requests in flight per client, requests per client and round.
 const RPS_CLIENTS: usize = 8;
 const RPS_DEPTH: usize = 16;
-const RPS_PER_CLIENT: usize = 2_000;
+const RPS_PER_CLIENT: usize = 8_000;
 /// Upstream rounds: daemon calls, then one keep-alive curl with as many URLs, then spawned curls.
 const UP_ROUNDS: usize = 4;
 const UP_CALLS: usize = 50;
@@ -165,9 +165,13 @@ fn main() {
     // Server CPU per request: what the rps ratio is made of, free of the noise of other processes
     // on the machine (reported below the table, not a figure of the issue).
     let cpu = || {
+        let [du, ds] = process_cpu_us(daemon.pid());
+        let [eu, es] = process_cpu_us(echo_proc.0.id());
         [
-            process_cpu_us(daemon.pid()) as f64,
-            process_cpu_us(echo_proc.0.id()) as f64,
+            du,
+            ds,
+            eu,
+            es,
             ECHO_CPU_NS.load(Ordering::SeqCst) as f64 / 1e3,
         ]
     };
@@ -188,13 +192,17 @@ fn main() {
     f.echo_rps = median(&mut rps[1]);
     f.rps_ratio = f.status_rps / f.echo_rps;
     let context = format!(
-        "server CPU per request under the rps load: daemon {:.2} us, echo process {:.2} us, \
-         echo in-process {:.2} us\n\
+        "server CPU per request under the rps load: daemon {:.2} us (user {:.2} + system {:.2}), \
+         echo process {:.2} us (user {:.2} + system {:.2}), echo in-process {:.2} us\n\
          echo inside the bench process (no address-space switch, context only): rtt p50 {:.3} us, \
          {:.0} requests/s",
+        us(0) + us(1),
         us(0),
         us(1),
+        us(2) + us(3),
         us(2),
+        us(3),
+        us(4),
         echo_in_rtt,
         median(&mut rps[2]),
     );
@@ -816,16 +824,16 @@ fn thread_cpu_ns() -> u64 {
 }
 
 /// User + system CPU of a whole process, exited threads included (`/proc/PID/stat`).
-fn process_cpu_us(pid: u32) -> u64 {
+/// User and system CPU of a whole process in µs, exited threads included (`/proc/PID/stat`).
+fn process_cpu_us(pid: u32) -> [f64; 2] {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
     let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5); `after_comm` starts at field 3.
-    let ticks: u64 =
-        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    ticks * 1_000_000 / hz
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // Fields 14 (utime) and 15 (stime) of proc_pid_stat(5); `after_comm` starts at field 3.
+    let us = |i: usize| fields[i].parse::<f64>().unwrap_or(0.0) * 1e6 / hz;
+    [us(11), us(12)]
 }
 
 // ------------------------------------------------------------------------------------- curl

@@ -107,6 +107,15 @@ pub fn parse_line(line: &[u8]) -> Incoming {
     if text.is_empty() {
         return Incoming::Empty;
     }
+    // The common case without a JSON tree; anything it does not accept is handled below.
+    if let Some(r) = super::envelope::request(text) {
+        return Incoming::Single(Ok(r));
+    }
+    general(text)
+}
+
+/// Every line, valid or not, through a `Value`: the reference for [`super::envelope`].
+fn general(text: &str) -> Incoming {
     let value: Value = match json::from_str(text) {
         Ok(v) => v,
         Err(_) => {
@@ -384,6 +393,86 @@ mod tests {
             .ok()
             .unwrap();
         assert_eq!(json::to_string(&r.id.unwrap()), "\"a\"");
+    }
+
+    fn describe(i: Incoming) -> String {
+        fn one(r: Result<Request, (Value, RpcError)>) -> String {
+            match r {
+                Ok(r) => format!(
+                    "ok id={} method={} params={}",
+                    r.id.map_or("absent".into(), |v| json::to_string(&v)),
+                    r.method,
+                    json::to_string(&Value::Object(r.params.0))
+                ),
+                Err((id, e)) => format!("err id={} {e:?}", json::to_string(&id)),
+            }
+        }
+        match i {
+            Incoming::Empty => "empty".into(),
+            Incoming::Single(r) => one(r),
+            Incoming::Batch(items) => items.into_iter().map(one).collect::<Vec<_>>().join(" | "),
+        }
+    }
+
+    /// The fast path for the usual request shape (`envelope`) never changes an answer: every
+    /// combination of valid and invalid members parses exactly as through the general path.
+    #[test]
+    fn the_envelope_fast_path_agrees_with_the_general_path() {
+        let ids = ["", "null", "1", "-1", "\"x\"", "1.5", "true", "{}", "[]"];
+        let versions = ["", "\"2.0\"", "\"1.0\"", "2", "null"];
+        let methods = ["", "\"auth.status\"", "5", "null", "\"a\\u0062\""];
+        let params = ["", "null", "{}", "{\"a\":1}", "[]", "[1]", "\"p\""];
+        let extras = ["", "\"x\":1", "\"a\":[2]"];
+        let mut lines = vec![
+            r#"{"jsonrpc":"2.0","id":1,"method":"auth.status"}"#.to_string(),
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"m"}"#.into(),
+            r#"{"jsonrpc":"1.0","jsonrpc":"2.0","method":"m"}"#.into(),
+            r#"{"jsonrpc":"2.0","method":"m","method":7}"#.into(),
+            r#"{"jsonrp\u0063":"2.0","method":"m"}"#.into(),
+            r#"{"jsonrpc":"2.0","method":"m"} x"#.into(),
+            r#"{"jsonrpc":"2.0","method":"m""#.into(),
+            r#"[{"jsonrpc":"2.0","id":1,"method":"a"}]"#.into(),
+            "{}".into(),
+            "{".into(),
+            "7".into(),
+            r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"m"}"#.into(),
+        ];
+        for id in ids {
+            for v in versions {
+                for m in methods {
+                    for p in params {
+                        for x in extras {
+                            let members: Vec<String> =
+                                [("id", id), ("jsonrpc", v), ("method", m), ("params", p)]
+                                    .iter()
+                                    .filter(|(_, val)| !val.is_empty())
+                                    .map(|(k, val)| format!("\"{k}\":{val}"))
+                                    .chain((!x.is_empty()).then(|| x.to_string()))
+                                    .collect();
+                            lines.push(format!("{{{}}}", members.join(",")));
+                            let mut rev = members.clone();
+                            rev.reverse();
+                            lines.push(format!(" {{ {} }} ", rev.join(" , ")));
+                        }
+                    }
+                }
+            }
+        }
+        let mut fast = 0;
+        for line in &lines {
+            let text = line.trim();
+            if super::super::envelope::request(text).is_some() {
+                fast += 1;
+            }
+            assert_eq!(
+                describe(parse_line(line.as_bytes())),
+                describe(general(text)),
+                "{line}"
+            );
+        }
+        // The usual shape does take the fast path.
+        assert!(fast > 100, "{fast}");
+        assert!(super::super::envelope::request(lines[0].as_str()).is_some());
     }
 
     #[test]
