@@ -1,17 +1,22 @@
 //! `cargo bench --bench agent`: how frugal and fast the real `tvauth daemon` is, side by side with
-//! the floors it is compared to, in one run (issue 6). Prints a table and writes every figure to
-//! `<target dir>/bench/agent.json` (a flat object of numbers).
+//! the floors it is compared to, in one run (issue 6). Prints a table (plus notes on where the CPU
+//! and memory go) and writes every figure to `<target dir>/bench/agent.json`, a flat object of
+//! numbers. Takes about 30 s.
 //!
 //! - The daemon is the release binary cargo builds for this bench (`CARGO_BIN_EXE_tvauth`, i.e.
 //!   `target/release/tvauth`: the bench profile inherits `release`, and cargo builds the binary with
 //!   the release settings — stripped, LTO, `opt-level = "z"` — byte-identical to
-//!   `cargo build --release`). The bench itself builds nothing.
+//!   `cargo build --release`). The bench itself builds nothing. `TVAUTH_BENCH_BIN=path` runs
+//!   another build instead (e.g. an unstripped one under `perf record -a`).
 //! - The HTTPS emulator runs in-process without its throttle, and the daemon's own limiter is raised
 //!   through `pass.throttle_per_sec`/`pass.throttle_burst`: the default stays at Adobe's 1 request/s
 //!   (burst 10), which would otherwise make the upstream figures measure the limiter.
+//! - The socket floor is a minimal line-echo server (this file's [`echo`]) run in its own process,
+//!   the bench binary re-executed, so it pays the same process boundary as the daemon; the same
+//!   server inside the bench process is reported as context.
 //! - Every comparison is measured in alternating rounds in the same run and reported as the median
 //!   of the rounds, so ratios hold on a noisy shared machine. Nothing here asserts a timing: targets
-//!   missed are reported, never fatal.
+//!   missed are reported, never fatal. `TVAUTH_BENCH_SMAPS=1` also prints every mapping's RSS.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -70,69 +75,141 @@ const ECHO_ENV: &str = "TVAUTH_BENCH_ECHO_SOCKET";
 
 fn main() {
     if let Some(path) = std::env::var_os(ECHO_ENV) {
-        let path = PathBuf::from(path);
-        start_echo_server(&path);
+        start_echo_server(Path::new(&path));
         // Serve until the bench closes our stdin (or kills us).
         let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
         return;
     }
     let started = Instant::now();
-    let target = target_dir();
-    let work = Work::new();
-    let bin = bin();
+    let rig = Rig::new();
     eprintln!(
         "tvauth bench: binary {}, work dir {}",
-        bin.display(),
-        work.0.display()
+        rig.bin.display(),
+        rig.work.0.display()
     );
-
-    let emu = Emulator::start(Options {
-        throttle: None,
-        ..Options::default()
-    });
-    let ca = work.path("ca.pem");
-    emu.write_ca(&ca).expect("write ca");
-    let config = work.path("tvauth.toml");
-    let socket = work.path("tvauth.sock");
-    std::fs::write(&config, daemon_config(&work, &emu, &ca, &socket)).expect("write config");
-    let notify_path = work.path("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
-    let log = work.path("daemon.log");
-
     let mut f = Figures::default();
+    let mut notes = Vec::new();
 
-    // Start-up: one unmeasured start derives the fingerprint, then READY_STARTS measured ones.
+    f.ready_ms = measure_ready(&rig);
+    let daemon = rig.start_daemon().0;
+    std::thread::sleep(Duration::from_millis(200));
+    f.rss_kib_idle = proc_status_kib(daemon.pid(), "VmRSS:") as f64;
+    eprintln!("authenticating the device (session.create, second-screen login, poller)");
+    authenticate(&rig.emu, &rig.socket);
+    let socket_requests = measure_socket(&rig, &daemon, &mut f, &mut notes);
+    assert!(socket_requests >= MIN_SOCKET_REQUESTS, "{socket_requests}");
+    measure_upstream(&rig, &mut f);
+    f.rss_kib_peak = proc_status_kib(daemon.pid(), "VmHWM:") as f64;
+    notes.push(memory_breakdown(daemon.pid()));
+    f.idle_ctxsw_10s = measure_idle(daemon.pid());
+    f.binary_bytes = std::fs::metadata(&rig.bin).expect("binary").len() as f64;
+    if !is_stripped(&rig.bin) {
+        notes.push(format!(
+            "warning: {} has a symbol table; binary_bytes is not the stripped size",
+            rig.bin.display()
+        ));
+    }
+    if std::env::var_os("TVAUTH_BENCH_SMAPS").is_some() {
+        dump_smaps(daemon.pid());
+    }
+    daemon.stop();
+
+    print!("{}", f.table());
+    for n in &notes {
+        println!("{n}");
+    }
+    let out = target_dir().join("bench");
+    std::fs::create_dir_all(&out).expect("create target/bench");
+    let path = out.join("agent.json");
+    std::fs::write(&path, f.json()).expect("write agent.json");
+    println!(
+        "wrote {} in {:.0} s",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The emulator, the daemon's configuration and the paths every phase uses.
+struct Rig {
+    bin: PathBuf,
+    emu: Emulator,
+    ca: PathBuf,
+    config: PathBuf,
+    socket: PathBuf,
+    notify: UnixDatagram,
+    notify_path: PathBuf,
+    log: PathBuf,
+    /// Last: removed after everything else is dropped.
+    work: Work,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let work = Work::new();
+        let emu = Emulator::start(Options {
+            throttle: None,
+            ..Options::default()
+        });
+        let ca = work.path("ca.pem");
+        emu.write_ca(&ca).expect("write ca");
+        let config = work.path("tvauth.toml");
+        let socket = work.path("tvauth.sock");
+        std::fs::write(&config, daemon_config(&work, &emu, &ca, &socket)).expect("write config");
+        let notify_path = work.path("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+        Rig {
+            bin: bin(),
+            emu,
+            ca,
+            config,
+            socket,
+            notify,
+            notify_path,
+            log: work.path("daemon.log"),
+            work,
+        }
+    }
+
+    fn start_daemon(&self) -> (Daemon, Duration) {
+        Daemon::start(
+            &self.bin,
+            &self.config,
+            &self.notify,
+            &self.notify_path,
+            &self.log,
+        )
+    }
+}
+
+/// exec → READY=1, median of `READY_STARTS` starts (after one unmeasured start that derives the
+/// fingerprint).
+fn measure_ready(rig: &Rig) -> f64 {
     eprintln!("ready: {READY_STARTS} starts");
     let mut ready = Vec::new();
     for i in 0..=READY_STARTS {
-        let (d, took) = Daemon::start(&config, &notify, &notify_path, &log);
+        let (d, took) = rig.start_daemon();
         d.stop();
         if i > 0 {
             ready.push(took.as_secs_f64() * 1e3);
         }
     }
-    f.ready_ms = median(&mut ready);
+    median(&mut ready)
+}
 
-    let daemon = Daemon::start(&config, &notify, &notify_path, &log).0;
-    std::thread::sleep(Duration::from_millis(200));
-    f.rss_kib_idle = proc_status_kib(daemon.pid(), "VmRSS:") as f64;
-
-    eprintln!("authenticating the device (session.create, second-screen login, poller)");
-    authenticate(&emu, &socket);
-
-    // The floor: the bench's echo server in its own process, so it pays the same process boundary
-    // (address-space switch on every hand-off) as the daemon; the same server inside the bench
-    // process is measured too, as context.
-    let echo_path = work.path("echo.sock");
+/// Round trips and pipelined throughput: the daemon, the echo floor in its own process (so it pays
+/// the same process boundary — an address-space switch per hand-off — as the daemon) and, as
+/// context, the same echo server inside the bench process. Returns the socket requests the daemon
+/// served.
+fn measure_socket(rig: &Rig, daemon: &Daemon, f: &mut Figures, notes: &mut Vec<String>) -> u64 {
+    let echo_path = rig.work.path("echo.sock");
     let echo_proc = EchoProcess::start(&echo_path);
-    let echo_in = work.path("echo-in.sock");
+    let echo_in = rig.work.path("echo-in.sock");
     start_echo_server(&echo_in);
     let mut socket_requests = 0u64;
-
-    // [daemon, echo process (the floor), echo inside the bench (context)], in rotating order per
-    // round so that neither warm-up nor a burst of load elsewhere favours one of them.
+    // [daemon, echo process, echo in-process], in rotating order per round so that neither
+    // warm-up nor a burst of load elsewhere on the machine favours one of them.
     let targets: [(&Path, &[u8], &[u8]); 3] = [
-        (&socket, b"\"result\":{\"version\"", b"\"state\":"),
+        (&rig.socket, b"\"result\":{\"version\"", b"\"state\":"),
         (&echo_path, b"agent.version", b"auth.status"),
         (&echo_in, b"agent.version", b"auth.status"),
     ];
@@ -156,14 +233,12 @@ fn main() {
     f.rtt_p99_us = median(&mut p99[0]);
     f.echo_rtt_p50_us = median(&mut p50[1]);
     f.rtt_ratio = f.rtt_p50_us / f.echo_rtt_p50_us;
-    let echo_in_rtt = median(&mut p50[2]);
 
     eprintln!(
         "rps: {ROUNDS} rounds, {RPS_CLIENTS} clients x {RPS_PER_CLIENT} requests, {RPS_DEPTH} in flight"
     );
-    let mut rps: [Vec<f64>; 3] = Default::default();
     // Server CPU per request: what the rps ratio is made of, free of the noise of other processes
-    // on the machine (reported below the table, not a figure of the issue).
+    // on the machine (a note below the table, not a figure of the issue).
     let cpu = || {
         let [du, ds] = process_cpu_us(daemon.pid());
         let [eu, es] = process_cpu_us(echo_proc.0.id());
@@ -175,6 +250,8 @@ fn main() {
             ECHO_CPU_NS.load(Ordering::SeqCst) as f64 / 1e3,
         ]
     };
+    let per_client = (RPS_PER_CLIENT / RPS_DEPTH) * RPS_DEPTH + 2;
+    let mut rps: [Vec<f64>; 3] = Default::default();
     std::thread::sleep(Duration::from_millis(200));
     let cpu0 = cpu();
     for round in 0..ROUNDS {
@@ -182,20 +259,18 @@ fn main() {
             let (path, _, expect) = targets[t];
             rps[t].push(rps_round(path, STATUS_REQ, expect));
         }
-        socket_requests += (RPS_CLIENTS * ((RPS_PER_CLIENT / RPS_DEPTH) * RPS_DEPTH + 2)) as u64;
+        socket_requests += (RPS_CLIENTS * per_client) as u64;
     }
+    // Echo threads add their CPU time when their client has hung up.
     std::thread::sleep(Duration::from_millis(200));
     let cpu1 = cpu();
-    let per = (ROUNDS * RPS_CLIENTS * ((RPS_PER_CLIENT / RPS_DEPTH) * RPS_DEPTH + 2)) as f64;
-    let us = |t: usize| (cpu1[t] - cpu0[t]) / per;
+    let us = |t: usize| (cpu1[t] - cpu0[t]) / (ROUNDS * RPS_CLIENTS * per_client) as f64;
     f.status_rps = median(&mut rps[0]);
     f.echo_rps = median(&mut rps[1]);
     f.rps_ratio = f.status_rps / f.echo_rps;
-    let context = format!(
+    notes.push(format!(
         "server CPU per request under the rps load: daemon {:.2} us (user {:.2} + system {:.2}), \
-         echo process {:.2} us (user {:.2} + system {:.2}), echo in-process {:.2} us\n\
-         echo inside the bench process (no address-space switch, context only): rtt p50 {:.3} us, \
-         {:.0} requests/s",
+         echo process {:.2} us (user {:.2} + system {:.2}), echo in-process {:.2} us",
         us(0) + us(1),
         us(0),
         us(1),
@@ -203,110 +278,97 @@ fn main() {
         us(2),
         us(3),
         us(4),
-        echo_in_rtt,
+    ));
+    notes.push(format!(
+        "echo inside the bench process (no address-space switch; context only): rtt p50 {:.3} us, \
+         {:.0} requests/s",
+        median(&mut p50[2]),
         median(&mut rps[2]),
-    );
-    assert!(socket_requests >= MIN_SOCKET_REQUESTS, "{socket_requests}");
+    ));
+    socket_requests
+}
 
+/// `profile.get {refresh}` through the daemon vs the same HTTP request by curl, kept alive and
+/// spawned per call, in alternating rounds; TLS handshakes counted at the emulator.
+fn measure_upstream(rig: &Rig, f: &mut Figures) {
     eprintln!(
         "upstream: {UP_ROUNDS} rounds of {UP_CALLS} profile.get refreshes, one keep-alive curl with \
          {UP_CALLS} URLs, {CURL_SPAWNS} spawned curls"
     );
-    let mut client = Client::connect(&socket, WAIT).expect("connect");
+    let mut client = Client::connect(&rig.socket, WAIT).expect("connect");
     let refresh = || Some(json::from_str::<Value>("{\"refresh\":true}").expect("params"));
     for _ in 0..5 {
         client.call("profile.get", refresh()).expect("warm-up");
     }
-    let curl = CurlSetup::new(&emu, &work, &ca);
+    // After the warm-up: curl copies the headers of the daemon's recorded GET /profiles.
+    let curl = CurlSetup::new(&rig.emu, &rig.work, &rig.ca);
     let (mut up, mut keep, mut spawn) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut handshakes, mut up_calls) = (0u64, 0u64);
+    let (mut handshakes, mut calls) = (0u64, 0u64);
     for _ in 0..UP_ROUNDS {
-        let h0 = emu.stats().handshakes;
+        let h0 = rig.emu.stats().handshakes;
         let mut samples = Vec::with_capacity(UP_CALLS);
         for _ in 0..UP_CALLS {
             let t = Instant::now();
             let v = client.call("profile.get", refresh()).expect("profile.get");
             samples.push(t.elapsed().as_secs_f64() * 1e3);
-            assert!(
-                json::to_string(&v).contains(MVPD),
-                "no profile in {}",
-                json::to_string(&v)
-            );
+            let text = json::to_string(&v);
+            assert!(text.contains(MVPD), "no profile in {text}");
         }
-        handshakes += emu.stats().handshakes - h0;
-        up_calls += UP_CALLS as u64;
+        handshakes += rig.emu.stats().handshakes - h0;
+        calls += UP_CALLS as u64;
         up.push(percentile(&mut samples, 50.0));
         keep.push(curl.keepalive(UP_CALLS));
         let mut s: Vec<f64> = (0..CURL_SPAWNS).map(|_| curl.spawn()).collect();
         spawn.push(median(&mut s));
     }
-    drop(client);
     f.upstream_call_ms = median(&mut up);
     f.curl_keepalive_call_ms = median(&mut keep);
     f.curl_spawn_call_ms = median(&mut spawn);
-    f.tls_handshakes_per_100_calls = handshakes as f64 * 100.0 / up_calls as f64;
-    f.rss_kib_peak = proc_status_kib(daemon.pid(), "VmHWM:") as f64;
-    let pid = daemon.pid();
-    let breakdown = format!(
-        "after the load: VmRSS {} KiB = anon {} + file {} (binary and libc pages, shared) + shmem {}; {} threads",
+    f.tls_handshakes_per_100_calls = handshakes as f64 * 100.0 / calls as f64;
+}
+
+/// Context switches of all the daemon's threads over `IDLE` with no client connected.
+fn measure_idle(pid: u32) -> f64 {
+    eprintln!("idle: {} s with no client", IDLE.as_secs());
+    // Connection threads exit when their client hangs up; let them go before counting.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while thread_count(pid) > 3 && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = ctx_switches(pid);
+    std::thread::sleep(IDLE);
+    let after = ctx_switches(pid);
+    after
+        .iter()
+        .map(|(tid, n)| n - before.get(tid).copied().unwrap_or(0))
+        .sum::<u64>() as f64
+}
+
+fn memory_breakdown(pid: u32) -> String {
+    format!(
+        "after the load: VmRSS {} KiB = anon {} + file {} (binary and shared libraries, clean) \
+         + shmem {}; {} threads",
         proc_status_kib(pid, "VmRSS:"),
         proc_status_kib(pid, "RssAnon:"),
         proc_status_kib(pid, "RssFile:"),
         proc_status_kib(pid, "RssShmem:"),
         thread_count(pid),
-    );
+    )
+}
 
-    eprintln!("idle: {} s with no client", IDLE.as_secs());
-    // Connection threads exit when their client hangs up; let them go before counting.
-    let settle = Instant::now() + Duration::from_secs(5);
-    while thread_count(daemon.pid()) > 3 && Instant::now() < settle {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let before = ctx_switches(daemon.pid());
-    std::thread::sleep(IDLE);
-    let after = ctx_switches(daemon.pid());
-    f.idle_ctxsw_10s = after
-        .iter()
-        .map(|(tid, n)| n - before.get(tid).copied().unwrap_or(0))
-        .sum::<u64>() as f64;
-
-    f.binary_bytes = std::fs::metadata(&bin).expect("binary").len() as f64;
-    if !is_stripped(&bin) {
-        eprintln!(
-            "warning: {} has a symbol table; binary_bytes is not the stripped size",
-            bin.display()
-        );
-    }
-    if std::env::var_os("TVAUTH_BENCH_SMAPS").is_some() {
-        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
-        let mut hdr = String::new();
-        for l in smaps.lines() {
-            if l.split_whitespace()
-                .next()
-                .is_some_and(|w| w.contains('-') && !w.ends_with(':'))
-            {
-                hdr = l.to_string();
-            } else if let Some(v) = l.strip_prefix("Rss:") {
-                eprintln!("{:>8} {hdr}", v.trim());
-            }
+/// `TVAUTH_BENCH_SMAPS=1`: resident size of every mapping of the daemon (where the RSS is).
+fn dump_smaps(pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut mapping = "";
+    for l in smaps.lines() {
+        let first = l.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            mapping = l;
+        } else if let Some(v) = l.strip_prefix("Rss:") {
+            eprintln!("{:>8} {mapping}", v.trim());
         }
     }
-    daemon.stop();
-    drop(emu);
-
-    print!("{}", f.table());
-    println!("{context}");
-    println!("{breakdown}");
-    let out = target.join("bench");
-    std::fs::create_dir_all(&out).expect("create target/bench");
-    let path = out.join("agent.json");
-    std::fs::write(&path, f.json()).expect("write agent.json");
-    println!(
-        "wrote {} in {:.0} s",
-        path.display(),
-        started.elapsed().as_secs_f64()
-    );
 }
 
 // ------------------------------------------------------------------------------------- figures
@@ -491,6 +553,7 @@ struct Daemon(Option<Child>);
 impl Daemon {
     /// Exec the daemon and wait for `READY=1`; returns it and the exec → READY time.
     fn start(
+        bin: &Path,
         config: &Path,
         notify: &UnixDatagram,
         notify_path: &Path,
@@ -507,7 +570,7 @@ impl Daemon {
             .open(log)
             .expect("daemon log");
         let t = Instant::now();
-        let child = Command::new(bin())
+        let child = Command::new(bin)
             .arg("daemon")
             .arg("--config")
             .arg(config)
