@@ -1,6 +1,6 @@
 //! No secret (software statement, client secret, access token) reaches the log at trace level
 //! through a full DCR + API session, re-registration included — once the foreign crates are capped
-//! as `tvauth::pass::http::FOREIGN_LOG_CAPS` says. The test also proves why the cap is needed:
+//! as `tvauth::logging::max_level_for` says. The test also proves why the cap is needed:
 //! uncapped, ureq-proto's trace hex dump of received bytes contains the access token.
 //!
 //! One test in its own binary: the `log` logger is process-global.
@@ -10,7 +10,7 @@ mod pass_support;
 use std::sync::Mutex;
 
 use pass_support::*;
-use tvauth::pass::http::log_cap;
+use tvauth::logging::max_level_for;
 use tvauth::pass::{PassError, SessionParams};
 use tvauth_emulator::{Fault, FaultKind, Options};
 
@@ -109,7 +109,7 @@ fn no_secret_in_trace_logs() {
     // 1. With the caps applied (what the daemon's logger does), nothing leaks.
     let kept: Vec<&Captured> = records
         .iter()
-        .filter(|r| r.level <= log_cap(&r.target))
+        .filter(|r| r.level <= max_level_for(&r.target))
         .collect();
     for r in &kept {
         for s in &secrets {
@@ -140,6 +140,6 @@ fn no_secret_in_trace_logs() {
     let token = access_token(&env);
     assert!(
         dump.contains(&token),
-        "ureq-proto no longer dumps received bytes at trace: FOREIGN_LOG_CAPS can be relaxed"
+        "ureq-proto no longer dumps received bytes at trace: the cap in logging::max_level_for could be relaxed"
     );
 }

@@ -7,8 +7,8 @@
 //! non-sensitive list redacted (`Authorization` is never shown), and the path+query only at trace —
 //! we never put a secret in a URL. But ureq-proto 0.7 hex-dumps every byte *received* (status line,
 //! headers and body) at trace under the `ureq_proto` target, which includes DCR answers carrying the
-//! client secret and the access token. [`FOREIGN_LOG_CAPS`] lists the caps the daemon's logger must
-//! apply; `tests/pass_logging.rs` proves both the leak and the cap.
+//! client secret and the access token. The daemon's logger caps other crates at info
+//! ([`crate::logging::max_level_for`]); `tests/pass_logging.rs` proves both the leak and the cap.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,25 +31,6 @@ pub const MAX_HEAD_BYTES: usize = 12 * 1024;
 /// daemon's heap in `cargo bench --bench agent`. Heads must fit the input buffer (hence > the head
 /// limit); bodies stream through them in chunks.
 const IO_BUFFER_BYTES: usize = 16 * 1024;
-
-/// Log targets of dependencies and the most verbose level that cannot leak a secret.
-/// `ureq_proto` at trace dumps received bytes (DCR answers hold the client secret and access token).
-pub const FOREIGN_LOG_CAPS: &[(&str, log::LevelFilter)] = &[
-    ("ureq_proto", log::LevelFilter::Debug),
-    ("ureq", log::LevelFilter::Debug),
-    ("rustls", log::LevelFilter::Debug),
-];
-
-/// The most verbose level allowed for a log record of `target` (a daemon logger's filter).
-pub fn log_cap(target: &str) -> log::LevelFilter {
-    FOREIGN_LOG_CAPS
-        .iter()
-        .find(|(prefix, _)| {
-            target == *prefix
-                || (target.starts_with(prefix) && target[prefix.len()..].starts_with("::"))
-        })
-        .map_or(log::LevelFilter::Trace, |(_, cap)| *cap)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -456,15 +437,5 @@ mod tests {
         }
         assert_eq!(path_of("https://h:1/api/v2/x?redirectUrl=y"), "/api/v2/x");
         assert_eq!(path_of("https://h"), "/");
-    }
-
-    #[test]
-    fn log_caps() {
-        assert_eq!(log_cap("ureq_proto::util"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("ureq_proto"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("ureq::run"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("rustls::client::hs"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("tvauth::pass::dcr"), log::LevelFilter::Trace);
-        assert_eq!(log_cap("ureqx"), log::LevelFilter::Trace);
     }
 }
