@@ -198,8 +198,9 @@ impl Http {
     }
 }
 
-/// ureq's resolver (run by [`dns::OnConnect`] when a connection is opened), except that a failed lookup (an `io::Error` from getaddrinfo, e.g. "Name or
-/// service not known") is reported as `HostNotFound`, so it is classified as a DNS failure.
+/// ureq's resolver (run by [`dns::OnConnect`] when a connection is opened), except that a failed
+/// lookup (an `io::Error` from getaddrinfo, e.g. "Name or service not known") is reported as
+/// `HostNotFound`, so it is classified as a DNS failure.
 #[derive(Debug, Default)]
 struct DnsResolver(DefaultResolver);
 
@@ -437,5 +438,72 @@ mod tests {
         }
         assert_eq!(path_of("https://h:1/api/v2/x?redirectUrl=y"), "/api/v2/x");
         assert_eq!(path_of("https://h"), "/");
+    }
+
+    /// A plain-HTTP server on 127.0.0.1 answering `/big` with a body of `big` bytes and `/head`
+    /// with a head of more than `MAX_HEAD_BYTES`; one connection at a time, closed after the answer.
+    fn server(big: usize) -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut first = String::new();
+                r.read_line(&mut first).unwrap();
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                let answer = if first.contains("/big") {
+                    let mut a = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {big}\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes();
+                    a.extend(std::iter::repeat_n(b'x', big));
+                    a
+                } else {
+                    let pad = "p".repeat(MAX_HEAD_BYTES + 4096);
+                    format!(
+                        "HTTP/1.1 200 OK\r\nX-Pad: {pad}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    )
+                    .into_bytes()
+                };
+                let _ = s.write_all(&answer);
+            }
+        });
+        port
+    }
+
+    /// The small connection buffers still carry what the API can send: a body many times their size
+    /// is read whole; a head beyond `MAX_HEAD_BYTES` is a transport error, not a hang or a panic.
+    #[test]
+    fn bodies_larger_than_the_io_buffers_and_oversized_heads() {
+        let big = 20 * IO_BUFFER_BYTES + 123;
+        let port = server(big);
+        let mut cfg = crate::config::Config::parse("", None).unwrap().pass;
+        cfg.base_url = format!("http://127.0.0.1:{port}");
+        cfg.timeout_secs = 5;
+        let http = Http::new(&cfg, "tvauth-test", SystemTime::now).unwrap();
+        let get = |path: &str| {
+            let url = format!("{}{path}", cfg.base_url);
+            let req = Request {
+                method: Method::Get,
+                url: &url,
+                headers: Vec::new(),
+                body: Body::None,
+            };
+            http.send(&req, Instant::now() + Duration::from_secs(5))
+        };
+        let resp = get("/big").unwrap();
+        assert_eq!((resp.status, resp.body.len()), (200, big));
+        assert!(resp.body.iter().all(|&b| b == b'x'));
+        match get("/head") {
+            Err(PassError::Transport { kind, reason }) => {
+                assert_eq!(kind, TransportKind::Io, "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
