@@ -313,7 +313,7 @@ impl Config {
             }
             (_, Some(f)) if !f.as_os_str().is_empty() => {
                 let path = relative_to(source, &f);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = read_statement(&path).map_err(|e| {
                     err(
                         "pass.software_statement_file",
                         format!("cannot read {}: {e}", path.display()),
@@ -538,6 +538,28 @@ fn locate(explicit: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
     }
     let default = PathBuf::from(DEFAULT_PATH);
     default.exists().then_some(default)
+}
+
+/// Longest software statement file accepted; the JWT is a few KiB.
+const MAX_STATEMENT_BYTES: u64 = 64 * 1024;
+
+/// The software statement file, bounded: a regular file of at most [`MAX_STATEMENT_BYTES`]. Found by
+/// the config_parse fuzz seeds: `/dev/zero` grew a string until memory ran out, a FIFO blocked the
+/// (re)load forever.
+fn read_statement(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_STATEMENT_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_STATEMENT_BYTES {
+        return Err(format!("longer than {MAX_STATEMENT_BYTES} bytes"));
+    }
+    Ok(text)
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -774,6 +796,37 @@ model = "X1"
         )
         .unwrap();
         assert_eq!(c.pass.software_statement.expose(), "eyJ.statement.sig");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn statement_file_is_bounded() {
+        // Regression (config_parse fuzz seed): /dev/zero was read until memory ran out.
+        for (path, why) in [
+            ("/dev/zero", "not a regular file"),
+            ("/", "not a regular file"),
+        ] {
+            let e = Config::parse(
+                &format!("[pass]\nsoftware_statement_file = \"{path}\"\n"),
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("pass.software_statement_file"));
+            assert!(e.message.contains(why), "{e}");
+        }
+        let dir = std::env::temp_dir().join(format!("tvauth-cfg-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.jwt");
+        std::fs::write(&big, vec![b'a'; MAX_STATEMENT_BYTES as usize + 1]).unwrap();
+        let text = format!("[pass]\nsoftware_statement_file = {:?}\n", big);
+        let e = Config::parse(&text, None).unwrap_err();
+        assert!(e.message.contains("longer than"), "{e}");
+        std::fs::write(&big, vec![b'a'; MAX_STATEMENT_BYTES as usize]).unwrap();
+        let c = Config::parse(&text, None).unwrap();
+        assert_eq!(
+            c.pass.software_statement.expose().len(),
+            MAX_STATEMENT_BYTES as usize
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,0 +1,514 @@
+//! Property tests mirroring the cargo-fuzz targets (`fuzz/`, see fuzz/README.md): the same harness
+//! (`fuzz/harness.rs`, same invariants, production stack sizes), fed structured inputs from proptest
+//! strategies with bounded case counts so `cargo test` stays fast. Also replays the committed seed
+//! corpus and every crash the fuzzers found (`fuzz/regressions/`).
+
+#[path = "../fuzz/harness.rs"]
+mod harness;
+
+use std::path::Path;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::Config as PtConfig;
+
+// ------------------------------------------------------------------------------------- strategies
+
+/// JSON string literal for any Rust string (control characters escaped as \u00XX).
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Strings a hostile peer or API would send: vocabulary, empty, control characters, any Unicode,
+/// sometimes long (over the 4096-byte parameter cap).
+fn hostile_string(vocab: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => proptest::sample::select(vocab).prop_map(str::to_owned),
+        2 => "\\PC{0,12}",
+        1 => "[\\x00-\\x1f\\x7f\u{85}\u{2028}\u{feff} a]{0,8}",
+        1 => Just(String::new()),
+        1 => (0usize..6000).prop_map(|n| "x".repeat(n)),
+        1 => "[0-9]{1,25}",
+    ]
+}
+
+/// Any JSON value as text, keys and strings drawn from `vocab`, nesting bounded.
+fn json_text(vocab: &'static [&'static str]) -> BoxedStrategy<String> {
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        (-1e30f64..1e30).prop_map(|f| format!("{f:e}")),
+        hostile_string(vocab).prop_map(|s| quote(&s)),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..6).prop_map(|items| format!("[{}]", items.join(","))),
+            vec((hostile_string(vocab), inner), 0..6).prop_map(|members| {
+                let m: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("{}:{v}", quote(k)))
+                    .collect();
+                format!("{{{}}}", m.join(","))
+            }),
+        ]
+    })
+    .boxed()
+}
+
+/// A JSON object as text whose keys come mostly from `keys`.
+fn json_object(
+    keys: &'static [&'static str],
+    vocab: &'static [&'static str],
+) -> BoxedStrategy<String> {
+    vec((hostile_string(keys), json_text(vocab)), 0..8)
+        .prop_map(|members| {
+            let m: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", quote(k)))
+                .collect();
+            format!("{{{}}}", m.join(","))
+        })
+        .boxed()
+}
+
+const RPC_KEYS: &[&str] = &[
+    "jsonrpc",
+    "id",
+    "method",
+    "params",
+    "mvpd",
+    "domainName",
+    "redirectUrl",
+    "code",
+    "partner",
+    "accessStatus",
+    "providerId",
+    "expirationDate",
+    "refresh",
+    "resources",
+    "regCode",
+    "genericData",
+];
+const RPC_VALUES: &[&str] = &[
+    "2.0",
+    "1.0",
+    "agent.version",
+    "session.create",
+    "decision.authorize",
+    "granted",
+    "denied",
+    "Cablevision",
+    "1733737089035",
+];
+const API_KEYS: &[&str] = &[
+    "actionName",
+    "actionType",
+    "reasonType",
+    "sessionId",
+    "serviceProvider",
+    "url",
+    "code",
+    "mvpd",
+    "missingParameters",
+    "notBefore",
+    "notAfter",
+    "authenticationRequest",
+    "type",
+    "request",
+    "attributesNames",
+    "existingParameters",
+    "domain",
+    "domainName",
+    "device",
+    "profiles",
+    "issuer",
+    "attributes",
+    "decisions",
+    "resource",
+    "authorized",
+    "token",
+    "serializedToken",
+    "error",
+    "errors",
+    "action",
+    "status",
+    "message",
+    "details",
+    "helpUrl",
+    "trace",
+    "error_description",
+    "logouts",
+    "requestor",
+    "mvpds",
+    "domains",
+    "id",
+    "name",
+    "displayName",
+    "isTempPass",
+];
+const API_VALUES: &[&str] = &[
+    "authenticate",
+    "resume",
+    "authorize",
+    "retry",
+    "partner_profile",
+    "interactive",
+    "direct",
+    "none",
+    "temporary",
+    "degraded",
+    "regular",
+    "configuration",
+    "application-registration",
+    "authentication",
+    "domain",
+    "/api/v2/authenticate/REF30/8ER640M",
+    "https://sp.auth.adobe.com/x",
+    "1733735289035",
+    "true",
+];
+
+/// An API body: an object of API fields, one level of it possibly a map or list of such objects.
+fn api_body() -> impl Strategy<Value = String> {
+    let inner = json_object(API_KEYS, API_VALUES);
+    prop_oneof![
+        3 => json_object(API_KEYS, API_VALUES),
+        2 => (hostile_string(API_KEYS), vec(inner.clone(), 0..4))
+            .prop_map(|(k, items)| format!("{{{}:[{}]}}", quote(&k), items.join(","))),
+        2 => (hostile_string(API_KEYS), vec((hostile_string(API_VALUES), inner), 0..4)).prop_map(
+            |(k, members)| {
+                let m: Vec<String> = members
+                    .iter()
+                    .map(|(mk, v)| format!("{}:{v}", quote(mk)))
+                    .collect();
+                format!("{{{}:{{{}}}}}", quote(&k), m.join(","))
+            }
+        ),
+        1 => json_text(API_VALUES),
+        1 => vec(any::<u8>(), 0..64).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+    ]
+}
+
+fn cases(n: u32) -> PtConfig {
+    PtConfig {
+        cases: n,
+        failure_persistence: None,
+        ..PtConfig::default()
+    }
+}
+
+// ----------------------------------------------------------------------------------- rpc targets
+
+/// One request object (members from the JSON-RPC vocabulary), a batch of them, or raw bytes.
+fn rpc_line() -> impl Strategy<Value = Vec<u8>> {
+    let request = (
+        prop::option::of(json_text(RPC_VALUES)),
+        prop::option::of(hostile_string(RPC_VALUES)),
+        prop::option::of(json_text(RPC_VALUES)),
+        prop::option::of(json_object(RPC_KEYS, RPC_VALUES)),
+        prop::option::of(hostile_string(RPC_KEYS)),
+    )
+        .prop_map(|(id, method, jsonrpc, params, extra)| {
+            let mut m = Vec::new();
+            m.push(format!(
+                "\"jsonrpc\":{}",
+                jsonrpc.unwrap_or_else(|| "\"2.0\"".into())
+            ));
+            if let Some(id) = id {
+                m.push(format!("\"id\":{id}"));
+            }
+            if let Some(method) = method {
+                m.push(format!("\"method\":{}", quote(&method)));
+            }
+            if let Some(p) = params {
+                m.push(format!("\"params\":{p}"));
+            }
+            if let Some(e) = extra {
+                m.push(format!("{}:1", quote(&e)));
+            }
+            format!("{{{}}}", m.join(","))
+        })
+        .boxed();
+    prop_oneof![
+        4 => request.clone().prop_map(String::into_bytes),
+        2 => vec(request, 0..70).prop_map(|r| format!("[{}]", r.join(",")).into_bytes()),
+        1 => vec(any::<u8>(), 0..200),
+        1 => json_text(RPC_VALUES).prop_map(|s| format!(" \t{s}\r").into_bytes()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn rpc_request(line in rpc_line()) {
+        harness::rpc_request(&line);
+    }
+
+    #[test]
+    fn rpc_dispatch(
+        method in 0u8..=255,
+        params in prop_oneof![
+            4 => json_object(RPC_KEYS, RPC_VALUES),
+            1 => json_text(RPC_VALUES),
+        ],
+    ) {
+        let mut data = vec![method];
+        data.extend_from_slice(params.as_bytes());
+        harness::rpc_dispatch(&data);
+    }
+
+    #[test]
+    fn pass_session(b in api_body()) {
+        harness::pass_session(b.as_bytes());
+    }
+
+    #[test]
+    fn pass_profiles(b in api_body()) {
+        harness::pass_profiles(b.as_bytes());
+    }
+
+    #[test]
+    fn pass_decisions(b in api_body()) {
+        harness::pass_decisions(b.as_bytes());
+    }
+
+    #[test]
+    fn pass_errors(b in api_body()) {
+        harness::pass_errors(b.as_bytes());
+    }
+
+    #[test]
+    fn pass_configuration(b in api_body()) {
+        harness::pass_configuration(b.as_bytes());
+    }
+}
+
+// ----------------------------------------------------------------------------------- config_parse
+
+const TOML_KEYS: &[(&str, &[&str])] = &[
+    ("", &["state_dir", "log_level"]),
+    (
+        "socket",
+        &[
+            "path",
+            "mode",
+            "allowed_uids",
+            "allowed_gids",
+            "max_connections",
+            "line_timeout_secs",
+        ],
+    ),
+    (
+        "pass",
+        &[
+            "base_url",
+            "service_provider",
+            "software_statement",
+            "ca_file",
+            "legacy_base_url",
+            "domain_name",
+            "redirect_url",
+            "timeout_secs",
+            "poll_interval_secs",
+            "throttle_per_sec",
+            "throttle_burst",
+        ],
+    ),
+    (
+        "device",
+        &[
+            "primary_hardware_type",
+            "model",
+            "manufacturer",
+            "vendor",
+            "version",
+            "os_name",
+            "os_family",
+            "os_vendor",
+            "os_version",
+            "connection_type",
+            "application_id",
+        ],
+    ),
+];
+
+/// A TOML value: numbers in and around every range, strings (allowed values, URLs, junk), lists.
+fn toml_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (0i64..2000).prop_map(|n| n.to_string()),
+        (0u32..0o1000).prop_map(|n| format!("0o{n:o}")),
+        any::<bool>().prop_map(|b| b.to_string()),
+        hostile_string(&[
+            "https://sp.auth.adobe.com/",
+            "http://x",
+            "https://",
+            "SetTopBox",
+            "Linux",
+            "Sony",
+            "debug",
+            "trace",
+            "loud",
+            "REF30",
+            "",
+        ])
+        .prop_map(|s| quote(&s)),
+        vec(0u32..5000, 0..4).prop_map(|v| format!("{v:?}")),
+    ]
+}
+
+fn toml_doc() -> impl Strategy<Value = String> {
+    let line = (
+        0..TOML_KEYS.len(),
+        any::<prop::sample::Index>(),
+        toml_value(),
+    )
+        .prop_map(|(t, k, v)| (t, format!("{} = {v}", k.get(TOML_KEYS[t].1))));
+    vec(line, 0..12).prop_map(|lines| {
+        // Group by table (a repeated key is a TOML error, which is fine too).
+        let mut out = String::new();
+        for (t, (table, _)) in TOML_KEYS.iter().enumerate() {
+            if !table.is_empty() {
+                out.push_str(&format!("[{table}]\n"));
+            }
+            for (lt, l) in &lines {
+                if *lt == t {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn config_parse(doc in prop_oneof![
+        6 => toml_doc(),
+        1 => vec(any::<u8>(), 0..200).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+    ]) {
+        harness::config_parse(doc.as_bytes());
+    }
+
+    /// A software statement never appears in an error about another key or in the masked dump.
+    #[test]
+    fn config_never_shows_the_statement(doc in toml_doc(), secret in "[A-Za-z0-9]{16,40}") {
+        let secret = format!("eyJ{secret}");
+        let text = doc.replacen("[pass]\n", &format!("[pass]\nsoftware_statement = \"{secret}\"\n"), 1);
+        match tvauth::config::Config::parse(&text, None) {
+            Ok(c) => prop_assert!(!c.to_masked_toml().contains(&secret)),
+            Err(e) => prop_assert!(!e.to_string().contains(&secret), "{e}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ device_info
+
+/// Hostile bytes for one device fact: invalid UTF-8, controls, NULs, BOMs, sometimes past the caps.
+fn fact_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        3 => vec(any::<u8>(), 0..64),
+        2 => vec(
+            prop_oneof![
+                Just(&b"\x00"[..]),
+                Just(&b"\xff"[..]),
+                Just(&b"\xc3"[..]),
+                Just(&b"\xed\xa0\x80"[..]),
+                Just(&b"\xef\xbb\xbf"[..]),
+                Just(&b"\x1b[31m"[..]),
+                Just(&b"\xc2\x85"[..]),
+                Just(&b"\xe2\x80\xa8"[..]),
+                Just(&b" \t\r\n"[..]),
+                Just(&b"Raspberry Pi 4"[..]),
+                Just(&b"raspberrypi,4-model-b"[..]),
+                Just(&b"ID=webos\nVERSION_ID=\"4.0\"\n"[..]),
+                Just(&b"Model\t: Box\n"[..]),
+                Just(&b"6.1.0-18-arm64"[..]),
+                Just(&b"wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\n"[..]),
+            ],
+            0..24,
+        )
+        .prop_map(|parts| parts.concat()),
+        1 => (4000usize..70_000, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    #[test]
+    fn device_info(facts in vec(fact_bytes(), 13), overrides in vec(fact_bytes(), 12)) {
+        let parts: Vec<&[u8]> = facts.iter().chain(&overrides).map(Vec::as_slice).collect();
+        harness::device_info(&harness::join_fields(&parts));
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// The sanitiser alone, on any bytes including megabyte-long ones.
+    #[test]
+    fn sanitize_any_bytes(b in prop_oneof![
+        4 => vec(any::<u8>(), 0..512),
+        1 => (0usize..2_000_000, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+    ]) {
+        harness::check_sanitized(tvauth::device::facts::sanitize(&b).as_deref());
+    }
+}
+
+// --------------------------------------------------------------------------- corpus and crashes
+
+type Target = (&'static str, fn(&[u8]));
+
+/// Every committed seed, and every input that once crashed a target, through its harness.
+fn replay(dir: &str) {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let targets: [Target; 9] = [
+        ("rpc_request", harness::rpc_request),
+        ("rpc_dispatch", harness::rpc_dispatch),
+        ("pass_session", harness::pass_session),
+        ("pass_profiles", harness::pass_profiles),
+        ("pass_decisions", harness::pass_decisions),
+        ("pass_errors", harness::pass_errors),
+        ("pass_configuration", harness::pass_configuration),
+        ("config_parse", harness::config_parse),
+        ("device_info", harness::device_info),
+    ];
+    for (name, run) in targets {
+        let Ok(entries) = std::fs::read_dir(base.join(name)) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            eprintln!("{}", path.display());
+            run(&data);
+        }
+    }
+}
+
+#[test]
+fn seed_corpus_replays() {
+    replay("fuzz/corpus");
+}
+
+#[test]
+fn fuzz_regressions_replay() {
+    replay("fuzz/regressions");
+}
