@@ -35,6 +35,10 @@ put("rpc_request", "bad-id", '{"jsonrpc":"2.0","id":{"a":[1]},"method":"agent.ve
 put("rpc_request", "bad-params", '{"jsonrpc":"1.0","id":-3,"method":"x","params":"p"}')
 put("rpc_request", "invalid-utf8", b'{"jsonrpc":"2.0","id":1,"method":"\xff\xfe"}')
 put("rpc_request", "empty-batch", "  []  ")
+# Nesting at the limit (64 levels, accepted) and one past it (refused before anything clones it).
+put("rpc_request", "depth-64", '{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":' + "[" * 62 + "]" * 62 + "}}")
+put("rpc_request", "depth-65", '{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":' + "[" * 63 + "]" * 63 + "}}")
+put("rpc_request", "accessors", '{"jsonrpc":"2.0","id":"q","method":"m","params":{"a":null,"b":"","c":true,"d":["x",""],"e":[],"f":"' + "y" * 4097 + '","g":1}}')
 
 # ---------------------------------------------------------------- rpc_dispatch (byte 0 = method index)
 METHODS = ["agent.version", "device.info", "device.identifier", "auth.status", "session.create",
@@ -54,6 +58,7 @@ put("rpc_dispatch", "logout-typo", call("auth.logout", {"mvdp": "Cablevision"}))
 for f in sorted(os.listdir(PASS)):
     if f.endswith(".response.json"):
         put("pass_session", f[: -len(".response.json")], fixture(f))
+put("pass_session", "depth-65", '{"actionName":"resume","x":' + "[" * 64 + "]" * 64 + "}")
 put("pass_session", "retrieve", '{"existingParameters":{"serviceProvider":"REF30","mvpd":"Cablevision","domain":"adobe.com","redirectUrl":"https://adobe.com"},"missingParameters":[],"device":{"type":"SetTopBox"},"notBefore":"1733735289035","notAfter":1733737089035}')
 
 # ---------------------------------------------------------------- pass_profiles (spec 3.2, 4.3)
