@@ -216,7 +216,9 @@ fn check_request(r: Result<protocol::Request, (Value, RpcError)>, keys: Vec<Stri
             let consumed = if keep { keys.len() - 1 } else { keys.len() };
             for k in &keys[..consumed] {
                 // The key's bytes pick the accessor, so every key can reach every accessor.
-                let pick = k.bytes().fold(0usize, |a, b| a.wrapping_add(usize::from(b)));
+                let pick = k
+                    .bytes()
+                    .fold(0usize, |a, b| a.wrapping_add(usize::from(b)));
                 check_accessor(&mut p, k, pick);
             }
             match p.finish() {

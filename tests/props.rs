@@ -243,7 +243,17 @@ fn rpc_line() -> impl Strategy<Value = Vec<u8>> {
         .boxed();
     prop_oneof![
         4 => request.clone().prop_map(String::into_bytes),
-        2 => vec(request, 0..70).prop_map(|r| format!("[{}]", r.join(",")).into_bytes()),
+        2 => vec(request, 0..6).prop_map(|r| format!("[{}]", r.join(",")).into_bytes()),
+        // Around MAX_BATCH (64), with cheap elements.
+        1 => vec(
+            prop_oneof![
+                Just(r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#),
+                Just(r#"{"jsonrpc":"2.0","method":"n","params":{"k":[]}}"#),
+                Just("7"),
+            ],
+            60..70
+        )
+        .prop_map(|r| format!("[{}]", r.join(",")).into_bytes()),
         1 => vec(any::<u8>(), 0..200),
         1 => json_text(RPC_VALUES).prop_map(|s| format!(" \t{s}\r").into_bytes()),
     ]
