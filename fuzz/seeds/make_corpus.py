@@ -53,6 +53,11 @@ put("rpc_dispatch", "decision", call("decision.preauthorize", {"resources": ["RE
 put("rpc_dispatch", "profile", call("profile.get", {"mvpd": "Cablevision", "refresh": True}))
 put("rpc_dispatch", "legacy", call("legacy.authenticate_url", {"mvpd": "Cablevision", "regCode": "8ER640M", "genericData": "a b&c=d\u00e9"}))
 put("rpc_dispatch", "logout-typo", call("auth.logout", {"mvdp": "Cablevision"}))
+put("rpc_dispatch", "resume", call("session.resume", {"code": "8ER640M", "mvpd": "Cablevision", "redirectUrl": ""}))
+put("rpc_dispatch", "get", call("session.get", {"code": "8ER640M"}))
+put("rpc_dispatch", "status", call("auth.status", {}))
+put("rpc_dispatch", "device", call("device.info", {"x": None}))
+put("rpc_dispatch", "providers", call("providers.list", []))
 
 # ---------------------------------------------------------------- pass_session (seed 000 and 002 samples)
 for f in sorted(os.listdir(PASS)):
