@@ -6,6 +6,9 @@
 #[path = "../fuzz/harness.rs"]
 mod harness;
 
+/// An unoptimised build: frames many times those of the release binary (see harness.rs).
+const STACK_FACTOR: usize = 8;
+
 use std::path::Path;
 
 use proptest::collection::vec;
