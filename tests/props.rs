@@ -204,6 +204,241 @@ fn api_body() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A field value of the right type or a wrong one: vocabulary strings, digit strings (timestamps
+/// arrive as strings), integers of both signs, floats, booleans (and "true"), null, small JSON.
+fn field_value() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => hostile_string(API_VALUES).prop_map(|s| quote(&s)),
+        2 => "[0-9]{1,22}".prop_map(|s| quote(&s)),
+        2 => any::<u64>().prop_map(|n| n.to_string()),
+        1 => any::<i64>().prop_map(|n| n.to_string()),
+        1 => (-1e25f64..1e25).prop_map(|f| format!("{f:e}")),
+        1 => any::<bool>().prop_map(|b| b.to_string()),
+        1 => Just("null".to_owned()),
+        1 => json_text(API_VALUES),
+    ]
+    .boxed()
+}
+
+/// An object holding each of `keys` with probability 1/2 (values from `value`), plus maybe junk.
+fn obj_of(keys: &'static [&'static str], value: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    (
+        vec(prop::option::of(value), keys.len()),
+        prop::option::of((hostile_string(API_KEYS), field_value())),
+    )
+        .prop_map(move |(vals, extra)| {
+            let mut m: Vec<String> = keys
+                .iter()
+                .zip(vals)
+                .filter_map(|(k, v)| v.map(|v| format!("{}:{v}", quote(k))))
+                .collect();
+            if let Some((k, v)) = extra {
+                m.push(format!("{}:{v}", quote(&k)));
+            }
+            format!("{{{}}}", m.join(","))
+        })
+        .boxed()
+}
+
+/// `{"<key>": {"<mvpd>": item, …}}`.
+fn map_of(key: &'static str, item: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    vec(
+        (
+            hostile_string(&["Cablevision", "TempPass_TEST40", "Apple", ""]),
+            item,
+        ),
+        0..4,
+    )
+    .prop_map(move |items| {
+        let m: Vec<String> = items
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", quote(k)))
+            .collect();
+        format!("{{{}:{{{}}}}}", quote(key), m.join(","))
+    })
+    .boxed()
+}
+
+/// `{"<key>": [item, …]}`.
+fn list_of(key: &'static str, item: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    vec(item, 0..4)
+        .prop_map(move |items| format!("{{{}:[{}]}}", quote(key), items.join(",")))
+        .boxed()
+}
+
+const ERROR_KEYS: &[&str] = &[
+    "action", "status", "code", "message", "details", "helpUrl", "trace",
+];
+
+fn error_obj() -> BoxedStrategy<String> {
+    obj_of(ERROR_KEYS, field_value())
+}
+
+/// Create/resume/partner and retrieve-session answers.
+fn session_body() -> BoxedStrategy<String> {
+    const KEYS: &[&str] = &[
+        "actionName",
+        "actionType",
+        "reasonType",
+        "sessionId",
+        "serviceProvider",
+        "url",
+        "code",
+        "mvpd",
+        "missingParameters",
+        "notBefore",
+        "notAfter",
+        "authenticationRequest",
+        "existingParameters",
+        "device",
+    ];
+    let value = prop_oneof![
+        4 => field_value(),
+        1 => vec(hostile_string(&["mvpd", "domain", "domainName", "redirectUrl"]), 0..4)
+            .prop_map(|v| format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(","))),
+        1 => obj_of(&["type", "request", "attributesNames", "domain", "domainName", "mvpd"], field_value()),
+    ]
+    .boxed();
+    prop_oneof![
+        5 => (hostile_string(API_VALUES), obj_of(KEYS, value))
+            .prop_map(|(a, o)| {
+                let rest = &o[1..];
+                let sep = if rest == "}" { "" } else { "," };
+                format!("{{\"actionName\":{}{sep}{rest}", quote(&a))
+            }),
+        1 => api_body().boxed(),
+    ]
+    .boxed()
+}
+
+/// Profiles maps (with attributes and item errors) and logout maps.
+fn profiles_body() -> BoxedStrategy<String> {
+    const KEYS: &[&str] = &["notBefore", "notAfter", "issuer", "type", "sessionId"];
+    let attributes = map_of("attributes", obj_of(&["value", "state"], field_value()));
+    let profile = (
+        obj_of(KEYS, field_value()),
+        prop::option::of(attributes),
+        prop::option::of(error_obj()),
+    )
+        .prop_map(|(o, a, e)| {
+            let mut extra = String::new();
+            if let Some(a) = a {
+                extra.push_str(&format!(",{}", &a[1..a.len() - 1]));
+            }
+            if let Some(e) = e {
+                extra.push_str(&format!(",\"error\":{e}"));
+            }
+            if o == "{}" {
+                format!("{{\"issuer\":\"x\"{extra}}}")
+            } else {
+                format!("{}{extra}}}", &o[..o.len() - 1])
+            }
+        })
+        .boxed();
+    let logout = obj_of(&["actionName", "actionType", "mvpd", "url"], field_value());
+    prop_oneof![
+        4 => map_of("profiles", profile),
+        2 => map_of("logouts", logout),
+        1 => api_body().boxed(),
+    ]
+    .boxed()
+}
+
+/// Authorize/preauthorize decisions with tokens and item errors.
+fn decisions_body() -> BoxedStrategy<String> {
+    const KEYS: &[&str] = &[
+        "resource",
+        "serviceProvider",
+        "mvpd",
+        "authorized",
+        "source",
+        "notBefore",
+        "notAfter",
+    ];
+    let value = prop_oneof![
+        4 => field_value(),
+        1 => obj_of(&["serializedToken", "notBefore", "notAfter"], field_value()),
+    ]
+    .boxed();
+    let decision = (
+        obj_of(KEYS, value.clone()),
+        prop::option::of(obj_of(
+            &["serializedToken", "notBefore", "notAfter"],
+            field_value(),
+        )),
+        prop::option::of(error_obj()),
+    )
+        .prop_map(|(o, t, e)| {
+            let mut members = vec![o[1..o.len() - 1].to_owned()];
+            if let Some(t) = t {
+                members.push(format!("\"token\":{t}"));
+            }
+            if let Some(e) = e {
+                members.push(format!("\"error\":{e}"));
+            }
+            let members: Vec<String> = members.into_iter().filter(|m| !m.is_empty()).collect();
+            format!("{{{}}}", members.join(","))
+        })
+        .boxed();
+    prop_oneof![
+        5 => list_of("decisions", decision),
+        1 => api_body().boxed(),
+    ]
+    .boxed()
+}
+
+/// Error bodies in every envelope.
+fn errors_body() -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => error_obj(),
+        2 => list_of("errors", error_obj()),
+        1 => error_obj().prop_map(|e| format!("{{\"error\":{e}}}")),
+        1 => hostile_string(&["invalid_client", "invalid_request", ""])
+            .prop_map(|c| format!("{{\"error\":{},\"error_description\":\"d\"}}", quote(&c))),
+        1 => list_of("decisions", error_obj().prop_map(|e| format!("{{\"resource\":\"R\",\"error\":{e}}}")).boxed()),
+        1 => map_of("profiles", error_obj().prop_map(|e| format!("{{\"error\":{e}}}")).boxed()),
+        1 => api_body().boxed(),
+    ]
+    .boxed()
+}
+
+/// `GET /configuration`: MVPD lists and domains, documented and tolerated shapes.
+fn configuration_body() -> BoxedStrategy<String> {
+    let mvpd = (
+        hostile_string(&["Cablevision", "TempPass_TEST40"]),
+        obj_of(
+            &[
+                "displayName",
+                "logoUrl",
+                "isTempPass",
+                "isProxy",
+                "boardingStatus",
+                "id",
+            ],
+            field_value(),
+        ),
+    )
+        .prop_map(|(id, o)| {
+            // Usually a string id first (a later `id` member wins in the parsed object).
+            let rest = &o[1..];
+            let sep = if rest == "}" { "" } else { "," };
+            format!("{{\"id\":{}{sep}{rest}", quote(&id))
+        })
+        .boxed();
+    let mvpds = vec(prop_oneof![4 => mvpd, 1 => field_value()], 0..5)
+        .prop_map(|m| format!("[{}]", m.join(",")));
+    let domains = vec(obj_of(&["name", "mvpdInitiated"], field_value()), 0..3)
+        .prop_map(|d| format!("[{}]", d.join(",")));
+    prop_oneof![
+        4 => (mvpds.clone(), domains).prop_map(|(m, d)| format!(
+            "{{\"requestor\":{{\"id\":\"REF30\",\"mvpds\":{m},\"domains\":{d}}}}}"
+        )),
+        1 => mvpds.prop_map(|m| format!("{{\"mvpds\":{m}}}")),
+        1 => api_body().boxed(),
+    ]
+    .boxed()
+}
+
 fn cases(n: u32) -> PtConfig {
     PtConfig {
         cases: n,
@@ -216,12 +451,19 @@ fn cases(n: u32) -> PtConfig {
 
 /// One request object (members from the JSON-RPC vocabulary), a batch of them, or raw bytes.
 fn rpc_line() -> impl Strategy<Value = Vec<u8>> {
+    use prop::option::weighted;
+    // Mostly well-formed envelopes (so the params accessors run), sometimes anything.
+    let id = prop_oneof![
+        3 => any::<i64>().prop_map(|n| n.to_string()),
+        2 => hostile_string(RPC_VALUES).prop_map(|s| quote(&s)),
+        1 => json_text(RPC_VALUES),
+    ];
     let request = (
-        prop::option::of(json_text(RPC_VALUES)),
-        prop::option::of(hostile_string(RPC_VALUES)),
-        prop::option::of(json_text(RPC_VALUES)),
-        prop::option::of(json_object(RPC_KEYS, RPC_VALUES)),
-        prop::option::of(hostile_string(RPC_KEYS)),
+        weighted(0.8, id),
+        weighted(0.9, hostile_string(RPC_VALUES)),
+        weighted(0.1, json_text(RPC_VALUES)),
+        weighted(0.8, json_object(RPC_KEYS, RPC_VALUES)),
+        weighted(0.1, hostile_string(RPC_KEYS)),
     )
         .prop_map(|(id, method, jsonrpc, params, extra)| {
             let mut m = Vec::new();
@@ -284,27 +526,27 @@ proptest! {
     }
 
     #[test]
-    fn pass_session(b in api_body()) {
+    fn pass_session(b in session_body()) {
         harness::pass_session(b.as_bytes());
     }
 
     #[test]
-    fn pass_profiles(b in api_body()) {
+    fn pass_profiles(b in profiles_body()) {
         harness::pass_profiles(b.as_bytes());
     }
 
     #[test]
-    fn pass_decisions(b in api_body()) {
+    fn pass_decisions(b in decisions_body()) {
         harness::pass_decisions(b.as_bytes());
     }
 
     #[test]
-    fn pass_errors(b in api_body()) {
+    fn pass_errors(b in errors_body()) {
         harness::pass_errors(b.as_bytes());
     }
 
     #[test]
-    fn pass_configuration(b in api_body()) {
+    fn pass_configuration(b in configuration_body()) {
         harness::pass_configuration(b.as_bytes());
     }
 }
@@ -383,13 +625,58 @@ fn toml_value() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A plausible value for `key` (right type, near or inside its range), else any value.
+fn toml_value_for(key: &'static str) -> BoxedStrategy<String> {
+    use tvauth::config::{HARDWARE_TYPES, OS_FAMILIES, OS_NAMES, OS_VENDORS};
+    let good: BoxedStrategy<String> = match key {
+        "mode" => (0u32..0o1100).prop_map(|n| format!("0o{n:o}")).boxed(),
+        "allowed_uids" | "allowed_gids" => vec(any::<u32>(), 0..4)
+            .prop_map(|v| format!("{v:?}"))
+            .boxed(),
+        k if k.ends_with("_secs") || k.starts_with("throttle") || k == "max_connections" => {
+            prop_oneof![0u64..12, 250u64..11_000]
+                .prop_map(|n| n.to_string())
+                .boxed()
+        }
+        k if k.ends_with("_url") => hostile_string(&[
+            "https://sp.auth.adobe.com/",
+            "https://api.auth.adobe.com",
+            "https://adobe.com",
+            "https://",
+            "http://x",
+        ])
+        .prop_map(|s| quote(&s))
+        .boxed(),
+        "log_level" => hostile_string(&["error", "warn", "info", "debug", "trace"])
+            .prop_map(|s| quote(&s))
+            .boxed(),
+        "primary_hardware_type" => proptest::sample::select(HARDWARE_TYPES)
+            .prop_map(quote)
+            .boxed(),
+        "os_name" => proptest::sample::select(OS_NAMES).prop_map(quote).boxed(),
+        "os_family" => proptest::sample::select(OS_FAMILIES)
+            .prop_map(quote)
+            .boxed(),
+        "os_vendor" => proptest::sample::select(OS_VENDORS).prop_map(quote).boxed(),
+        "ca_file" => Just("\"\"".to_owned()).boxed(),
+        _ => hostile_string(&[
+            "/var/lib/tvauth",
+            "REF30",
+            "adobe.com",
+            "eyJ.x.y",
+            "SetTopBox",
+        ])
+        .prop_map(|s| quote(&s))
+        .boxed(),
+    };
+    prop_oneof![4 => good, 1 => toml_value().boxed()].boxed()
+}
+
 fn toml_doc() -> impl Strategy<Value = String> {
-    let line = (
-        0..TOML_KEYS.len(),
-        any::<prop::sample::Index>(),
-        toml_value(),
-    )
-        .prop_map(|(t, k, v)| (t, format!("{} = {v}", k.get(TOML_KEYS[t].1))));
+    let line = (0..TOML_KEYS.len(), any::<prop::sample::Index>()).prop_flat_map(|(t, k)| {
+        let key = *k.get(TOML_KEYS[t].1);
+        toml_value_for(key).prop_map(move |v| (t, format!("{key} = {v}")))
+    });
     vec(line, 0..12).prop_map(|lines| {
         // Group by table (a repeated key is a TOML error, which is fine too).
         let mut out = String::new();
@@ -524,4 +811,81 @@ fn seed_corpus_replays() {
 #[test]
 fn fuzz_regressions_replay() {
     replay("fuzz/regressions");
+}
+
+/// The strategies are only a mirror if they get past the parsers' front doors: count how many
+/// generated inputs each parser accepts with something in them.
+#[test]
+fn strategies_reach_the_parsers() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use tvauth::ipc::protocol::{Incoming, parse_line};
+    use tvauth::pass::{Configuration, Decisions, Profiles, Session, dcr::parse_json};
+
+    fn share<T: AsRef<[u8]> + std::fmt::Debug>(
+        strategy: BoxedStrategy<T>,
+        accepts: fn(&[u8]) -> bool,
+    ) -> usize {
+        let mut runner = TestRunner::deterministic();
+        (0..200)
+            .filter(|_| accepts(strategy.new_tree(&mut runner).unwrap().current().as_ref()))
+            .count()
+    }
+    fn v(b: &[u8]) -> Option<miniserde::json::Value> {
+        parse_json(200, b).ok()
+    }
+    let counts = [
+        (
+            "rpc",
+            share(rpc_line().boxed(), |b| match parse_line(b) {
+                Incoming::Single(r) => r.is_ok(),
+                Incoming::Batch(items) => items.iter().any(Result::is_ok),
+                Incoming::Empty => false,
+            }),
+        ),
+        (
+            "session",
+            share(session_body(), |b| {
+                v(b).is_some_and(|v| Session::from_value(&v).is_ok())
+            }),
+        ),
+        (
+            "profiles",
+            share(profiles_body(), |b| {
+                v(b).is_some_and(|v| Profiles::from_value(&v).is_ok_and(|p| !p.is_empty()))
+            }),
+        ),
+        (
+            "decisions",
+            share(decisions_body(), |b| {
+                v(b).is_some_and(|v| {
+                    Decisions::from_value(&v).is_ok_and(|d| !d.decisions.is_empty())
+                })
+            }),
+        ),
+        (
+            "errors",
+            share(errors_body(), |b| {
+                v(b).is_some_and(|v| !tvauth::pass::error::errors_from_body(&v).is_empty())
+            }),
+        ),
+        (
+            "configuration",
+            share(configuration_body(), |b| {
+                v(b).is_some_and(|v| {
+                    Configuration::from_value(&v).is_ok_and(|c| !c.mvpd_list().is_empty())
+                })
+            }),
+        ),
+        (
+            "config",
+            share(toml_doc().boxed(), |b| {
+                tvauth::config::Config::parse(std::str::from_utf8(b).unwrap(), None).is_ok()
+            }),
+        ),
+    ];
+    eprintln!("{counts:?}");
+    for (name, n) in counts {
+        assert!(n >= 40, "{name}: only {n}/200 generated inputs accepted");
+    }
 }
