@@ -133,11 +133,16 @@ fn same_json(a: &Value, b: &Value) -> bool {
             (Value::Bool(x), Value::Bool(y)) if x == y => {}
             (Value::String(x), Value::String(y)) if x == y => {}
             (Value::Number(x), Value::Number(y)) => {
-                let ok = match (x, y) {
-                    (Number::U64(x), Number::U64(y)) => x == y,
-                    (Number::I64(x), Number::I64(y)) => x == y,
-                    (Number::F64(x), Number::F64(y)) => {
-                        (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
+                // Integers by value: `-0` parses as I64(0) but prints as `0`, which reads back U64.
+                let int = |n: &Number| match n {
+                    Number::U64(n) => Some(i128::from(*n)),
+                    Number::I64(n) => Some(i128::from(*n)),
+                    Number::F64(_) => None,
+                };
+                let ok = match (x, y, int(x), int(y)) {
+                    (_, _, Some(a), Some(b)) => a == b,
+                    (Number::F64(a), Number::F64(b), _, _) => {
+                        (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
                     }
                     _ => false,
                 };

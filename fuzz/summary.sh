@@ -4,6 +4,7 @@ cd "$(dirname "$0")"
 echo "| target | seconds | execs | exec/s | edges (cov) | features (ft) | corpus (files/bytes) | peak RSS MB | crashes |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
 for log in logs/*.log; do
+    case $log in logs/coverage-*) continue ;; esac
     t=$(basename "$log" .log)
     done_line=$(grep -a '^Done ' "$log" | tail -1)
     runs=$(echo "$done_line" | awk '{print $2}')
