@@ -544,9 +544,9 @@ fn locate(explicit: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
 /// Longest software statement file accepted; the JWT is a few KiB.
 const MAX_STATEMENT_BYTES: u64 = 64 * 1024;
 
-/// The software statement file, bounded: a regular file of at most [`MAX_STATEMENT_BYTES`]. Found by
-/// the config_parse fuzz seeds: `/dev/zero` grew a string until memory ran out, a FIFO blocked the
-/// (re)load forever.
+/// The software statement file, bounded: a regular file of at most [`MAX_STATEMENT_BYTES`]. With
+/// `read_to_string`, `/dev/zero` grew a string until memory ran out (config_parse fuzz seed) and a
+/// FIFO would block the (re)load until a writer came.
 fn read_statement(path: &Path) -> Result<String, String> {
     use std::io::Read as _;
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
@@ -802,7 +802,7 @@ model = "X1"
 
     #[test]
     fn statement_file_is_bounded() {
-        // Regression (config_parse fuzz seed): /dev/zero was read until memory ran out.
+        // Regression (fuzz/regressions/config_parse): /dev/zero was read until memory ran out.
         for (path, why) in [
             ("/dev/zero", "not a regular file"),
             ("/", "not a regular file"),

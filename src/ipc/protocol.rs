@@ -435,8 +435,8 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_on_a_connection_stack() {
-        // Regression (fuzz target rpc_request): `"id":[[[…` was cloned before its type was checked and
-        // the recursion overflowed the 256 KiB connection thread, aborting the daemon.
+        // Regression (fuzz/regressions/rpc_request): `"id":[[[…` was cloned before its type was
+        // checked; the recursion overflowed the 256 KiB connection thread and aborted the daemon.
         let depth = (MAX_LINE - 64) / 2;
         let line = format!(
             r#"{{"jsonrpc":"2.0","id":{}{},"method":"x"}}"#,

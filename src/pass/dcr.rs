@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn deeply_nested_bodies_are_refused() {
-        // Regression (fuzz target pass_session): cloning this `raw` overflowed a 256 KiB stack.
+        // Regression (fuzz/regressions/pass_session): cloning this `raw` overflowed a 256 KiB stack.
         let deep = format!(
             r#"{{"actionName":"resume","x":{}{}}}"#,
             "[".repeat(100_000),
