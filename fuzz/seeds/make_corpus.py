@@ -129,6 +129,9 @@ put("config_parse", "empty", "")
 put("config_parse", "bad-values", 'log_level = "loud"\n[socket]\nmode = 0o7777\n[pass]\nbase_url = "http://x"\n')
 put("config_parse", "unknown-key", '[pass]\nservice_provider = "REF30"\nsoftware_statment = "typo"\n')
 put("config_parse", "dotted", 'pass.timeout_secs = 301\ndevice = { model = "\\u0000\\u001b[31m" }\n')
+# At the nesting limit (8: accepted by the pre-check) and past it (refused before toml parses it).
+put("config_parse", "nesting-8", "[socket]\nallowed_uids = " + "[" * 6 + "]" * 6 + "\n")
+put("config_parse", "nesting-9", "[socket]\nallowed_uids = " + "[" * 7 + "]" * 7 + "\n")
 put("config_parse", "secret-file", '[pass]\nsoftware_statement_file = "/nonexistent/statement.jwt"\n')
 
 # ---------------------------------------------------------------- device_info (length-prefixed fields)
