@@ -8,10 +8,10 @@ t=$1
 case $t in
     rpc_request) files="ipc/protocol.rs json_depth.rs" ;;
     rpc_dispatch) files="agent/mod.rs pass/legacy.rs" ;;
-    pass_session) files="pass/model.rs:helpers,enums,sessions" ;;
-    pass_profiles) files="pass/model.rs:helpers,profiles,logout" ;;
-    pass_decisions) files="pass/model.rs:helpers,decisions" ;;
-    pass_configuration) files="pass/model.rs:helpers,configuration" ;;
+    pass_session) files="pass/model.rs:enums,sessions" ;;
+    pass_profiles) files="pass/model.rs:profiles,logout" ;;
+    pass_decisions) files="pass/model.rs:decisions" ;;
+    pass_configuration) files="pass/model.rs:configuration" ;;
     pass_errors) files="pass/error.rs" ;;
     config_parse) files="config.rs" ;;
     device_info) files="device/facts.rs device/info.rs device/identity.rs" ;;
