@@ -365,6 +365,18 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     } else {
         std::env::temp_dir()
     };
+    // Directories of processes that are gone (earlier test and fuzz runs) are removed.
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("tvauth-fuzz-")
+                .and_then(|r| r.rsplit('-').next());
+            if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let d = base.join(format!("tvauth-fuzz-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch dir");
