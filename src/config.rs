@@ -257,6 +257,15 @@ impl Config {
             line: line_of_key(text, key),
             message,
         };
+        // Before toml builds (and later drops, recursively) a tree from it: see `nesting_exceeds`.
+        if let Some(line) = nesting_exceeds(text, MAX_NESTING) {
+            return Err(ConfigError {
+                file: file_name,
+                key: None,
+                line: Some(line),
+                message: format!("nested more than {MAX_NESTING} levels deep"),
+            });
+        }
         let file: FileConfig =
             toml::from_str(text).map_err(|e| toml_error(&file_name, text, &e))?;
         let socket = file.socket.unwrap_or_default();
@@ -314,7 +323,7 @@ impl Config {
             }
             (_, Some(f)) if !f.as_os_str().is_empty() => {
                 let path = relative_to(source, &f);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = read_statement(&path).map_err(|e| {
                     err(
                         "pass.software_statement_file",
                         format!("cannot read {}: {e}", path.display()),
@@ -539,6 +548,123 @@ fn locate(explicit: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
     }
     let default = PathBuf::from(DEFAULT_PATH);
     default.exists().then_some(default)
+}
+
+/// Deepest nesting accepted in the file; the schema needs 3 (`[socket]` → `allowed_uids` → list).
+/// toml's own recursion must also fit the 64 KiB signal thread in a debug build, which holds 8
+/// levels of arrays but not 10 (release builds hold toml's maximum, 80).
+const MAX_NESTING: usize = 8;
+
+/// The line where the document nests deeper than `max`, by an estimate never below the depth of the
+/// tree toml builds: the tables of the `[header]` path, plus for every open `[`/`{` one level and the
+/// dotted segments of the key it is the value of, plus the current key's segments. toml bounds each
+/// of those (80 levels, 80 segments per key) but not their product: ten inline tables each under a
+/// 70-segment dotted key (1.4 KB) made a 700-level tree whose recursive drop overflowed the 64 KiB
+/// signal thread on SIGHUP and aborted the daemon (found by the config_parse fuzz target).
+fn nesting_exceeds(text: &str, max: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut line) = (0, 1);
+    // Per open bracket/brace: its closer and the levels it added.
+    let mut open: Vec<(u8, usize)> = Vec::new();
+    let (mut sum, mut header, mut dots, mut key_dots) = (0, 0, 0, 0);
+    let (mut in_header, mut eq_on_line) = (false, false);
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line += 1;
+                (dots, key_dots, eq_on_line) = (0, 0, false);
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' => {
+                // Skip the string; single-line ones also end at a newline, as toml's lexer does.
+                let triple = b[i..].starts_with(&[c, c, c]);
+                i += if triple { 3 } else { 1 };
+                while i < b.len() {
+                    if c == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == b'\n' {
+                        if !triple {
+                            break;
+                        }
+                        line += 1;
+                    }
+                    if b[i] == c && (!triple || b[i..].starts_with(&[c, c, c])) {
+                        i += if triple { 3 } else { 1 };
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'.' => dots += 1,
+            b'=' => (key_dots, dots, eq_on_line) = (dots, 0, true),
+            b',' => (dots, key_dots) = (0, 0),
+            b'[' if open.is_empty() && !eq_on_line && !in_header => {
+                in_header = true;
+                // `[[array.of.tables]]`: one more level (the array).
+                header = usize::from(b.get(i + 1) == Some(&b'['));
+                i += header;
+                dots = 0;
+            }
+            b']' if in_header => {
+                in_header = false;
+                header += dots + 1;
+                dots = 0;
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                let levels = key_dots + 1;
+                open.push((if c == b'[' { b']' } else { b'}' }, levels));
+                sum += levels;
+                (dots, key_dots) = (0, 0);
+            }
+            // Only the matching closer closes: a stray one must not lower the estimate.
+            b']' | b'}' if open.last().is_some_and(|(close, _)| *close == c) => {
+                if let Some((_, levels)) = open.pop() {
+                    sum -= levels;
+                }
+                (dots, key_dots) = (0, 0);
+            }
+            _ => {}
+        }
+        if header + sum + dots + 1 > max {
+            return Some(line);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Longest software statement file accepted; the JWT is a few KiB.
+const MAX_STATEMENT_BYTES: u64 = 64 * 1024;
+
+/// The software statement file, bounded: a regular file of at most [`MAX_STATEMENT_BYTES`]. With
+/// `read_to_string`, `/dev/zero` grew a string until memory ran out (config_parse fuzz seed) and a
+/// FIFO would block the (re)load until a writer came.
+fn read_statement(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_STATEMENT_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_STATEMENT_BYTES {
+        return Err(format!("longer than {MAX_STATEMENT_BYTES} bytes"));
+    }
+    Ok(text)
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -776,6 +902,71 @@ model = "X1"
         .unwrap();
         assert_eq!(c.pass.software_statement.expose(), "eyJ.statement.sig");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn statement_file_is_bounded() {
+        // Regression (fuzz/regressions/config_parse): /dev/zero was read until memory ran out.
+        for (path, why) in [
+            ("/dev/zero", "not a regular file"),
+            ("/", "not a regular file"),
+        ] {
+            let e = Config::parse(
+                &format!("[pass]\nsoftware_statement_file = \"{path}\"\n"),
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("pass.software_statement_file"));
+            assert!(e.message.contains(why), "{e}");
+        }
+        let dir = std::env::temp_dir().join(format!("tvauth-cfg-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.jwt");
+        std::fs::write(&big, vec![b'a'; MAX_STATEMENT_BYTES as usize + 1]).unwrap();
+        let text = format!("[pass]\nsoftware_statement_file = {:?}\n", big);
+        let e = Config::parse(&text, None).unwrap_err();
+        assert!(e.message.contains("longer than"), "{e}");
+        std::fs::write(&big, vec![b'a'; MAX_STATEMENT_BYTES as usize]).unwrap();
+        let c = Config::parse(&text, None).unwrap();
+        assert_eq!(
+            c.pass.software_statement.expose().len(),
+            MAX_STATEMENT_BYTES as usize
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_toml() {
+        // Regression (fuzz/regressions/config_parse/dotted-inline-tables): 10 inline tables under
+        // 70-segment keys aborted the daemon on SIGHUP (recursive drop on the 64 KiB signal thread).
+        let key = vec!["b"; 70].join(".");
+        let mut deep = "1".to_owned();
+        for _ in 0..10 {
+            deep = format!("{{{key} = {deep}}}");
+        }
+        for (text, line) in [
+            (format!("x = {deep}\n"), 1),
+            (format!("a = 1\nx = {}\n", "[".repeat(10)), 2),
+            (format!("[{}]\n", ["t"; 9].join(".")), 1),
+            (format!("[[a]]\n{} = 1\n", ["k"; 7].join(".")), 2),
+            (format!("x = [\n{}\n", "[}".repeat(10)), 2),
+        ] {
+            let e = Config::parse(&text, None).unwrap_err();
+            assert!(e.message.contains("nested more than 8"), "{e}");
+            assert_eq!(e.line, Some(line), "{text}");
+        }
+        // Brackets, braces and dots in strings and comments do not count; real files pass.
+        let fine = format!(
+            "# [[[[{{{{....\n[device] # [[[[\nmodel = \"{0}\"\nvendor = '{0}'\nversion = \"\"\"\n{0}\"\"\"\n\
+             [socket]\nallowed_uids = [\n  1000,\n  1001,\n]\n[[x.y]]\na.b = {{ c = [1.5] }}\n",
+            "[{.".repeat(30)
+        );
+        assert_eq!(nesting_exceeds(&fine, MAX_NESTING), None);
+        assert_eq!(
+            nesting_exceeds(&fine, 7),
+            Some(13),
+            "the last line is estimated at 8 levels"
+        );
     }
 
     #[test]

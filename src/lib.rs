@@ -18,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod device;
 pub mod ipc;
+pub mod json_depth;
 pub mod logging;
 pub mod notify;
 pub mod pass;

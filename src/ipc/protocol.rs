@@ -5,6 +5,8 @@ use std::fmt;
 
 use miniserde::json::{self, Array, Number, Object, Value};
 
+use crate::json_depth;
+
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
@@ -125,6 +127,13 @@ fn general(text: &str) -> Incoming {
             )));
         }
     };
+    // Refused before anything clones it: `Value::clone` recurses (see `json_depth`).
+    if json_depth::deeper_than(&value, json_depth::MAX_DEPTH) {
+        return Incoming::Single(Err((
+            Value::Null,
+            RpcError::new(INVALID_REQUEST, "invalid request: nested too deeply"),
+        )));
+    }
     match value {
         Value::Array(items) if items.is_empty() => Incoming::Single(Err((
             Value::Null,
@@ -529,6 +538,31 @@ mod tests {
             parse_line(big.as_bytes()),
             Incoming::Single(Err(_))
         ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_on_a_connection_stack() {
+        // Regression (fuzz/regressions/rpc_request): `"id":[[[…` was cloned before its type was
+        // checked; the recursion overflowed the 256 KiB connection thread and aborted the daemon.
+        let depth = (MAX_LINE - 64) / 2;
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":{}{},"method":"x"}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let code = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || match parse_line(line.as_bytes()) {
+                Incoming::Single(Err((id, e))) => {
+                    assert!(matches!(id, Value::Null));
+                    e.code
+                }
+                _ => panic!("accepted"),
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(code, INVALID_REQUEST);
     }
 
     #[test]

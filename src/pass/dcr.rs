@@ -25,6 +25,7 @@ use super::form;
 use super::http::{Body, Method, Request};
 use super::model::{as_u64, str_field};
 use crate::clock;
+use crate::json_depth::{MAX_DEPTH, deeper_than};
 use crate::secret::Secret;
 use crate::store::{self, Store};
 
@@ -366,7 +367,13 @@ pub fn parse_json(status: u16, body: &[u8]) -> Result<Value, PassError> {
     if text.trim().is_empty() {
         return Err(bad("empty response body"));
     }
-    miniserde::json::from_str(text).map_err(|_| bad("response body is not valid JSON (truncated?)"))
+    let v: Value = miniserde::json::from_str(text)
+        .map_err(|_| bad("response body is not valid JSON (truncated?)"))?;
+    // The parsers clone parts of the body on 256 KiB threads and `Value::clone` recurses.
+    if deeper_than(&v, MAX_DEPTH) {
+        return Err(bad("response body nested too deeply"));
+    }
+    Ok(v)
 }
 
 fn token_from(json: &Value, client_id: &str, now_ms: u64) -> Result<Token, String> {
@@ -448,6 +455,22 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn deeply_nested_bodies_are_refused() {
+        // Regression (fuzz/regressions/pass_session): cloning this `raw` overflowed a 256 KiB stack.
+        let deep = format!(
+            r#"{{"actionName":"resume","x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        match parse_json(200, deep.as_bytes()) {
+            Err(PassError::BadResponse { reason, .. }) => assert!(reason.contains("nested")),
+            other => panic!("{other:?}"),
+        }
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse_json(200, ok.as_bytes()).is_ok());
     }
 
     #[test]
