@@ -405,7 +405,14 @@ fn rpc_dispatch_inner(data: &[u8]) {
         groups: vec![1000],
     };
     match agent.call(method, params, &peer) {
-        Ok(v) => {
+        Ok(reply) => {
+            // Cached answers come pre-serialized; parse them back so both forms are checked alike.
+            let v = match reply {
+                tvauth::ipc::server::Reply::Value(v) => v,
+                tvauth::ipc::server::Reply::Json(text) => {
+                    miniserde::json::from_str(&text).expect("cached reply is valid JSON")
+                }
+            };
             if method == "legacy.authenticate_url" {
                 let Value::Object(o) = &v else {
                     panic!("legacy url result")

@@ -466,6 +466,7 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
             );
             let _ = writer.send(&protocol::failure(Value::Null, &e));
             log::debug!("connection {id}: oversized line, closing");
+            linger_discard(&mut stream);
             break;
         }
         // Only a started line has a deadline; an idle connection blocks without one.
@@ -502,6 +503,23 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
         }
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Closing a socket with unread input makes the kernel send a reset, which can destroy the error we
+/// just wrote before the client reads it. So: stop writing, then swallow what the client is still
+/// sending — bounded in bytes and time — before the caller closes.
+fn linger_discard(stream: &mut UnixStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 8192];
+    let mut left: usize = 16 * MAX_LINE;
+    let until = Instant::now() + Duration::from_secs(1);
+    while left > 0 && Instant::now() < until {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 /// Process one line; false when the connection must close.
