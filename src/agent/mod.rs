@@ -729,6 +729,15 @@ pub fn rpc_error(e: PassError) -> RpcError {
 impl Handler for Agent {
     fn call(&self, method: &str, params: Params, peer: &Peer) -> Result<Value, RpcError> {
         log::debug!("call {method} from uid {} pid {}", peer.uid, peer.pid);
+        // One deadline for everything this socket call asks upstream (CONTRACT: a call answers
+        // within `pass.timeout_secs`, plus our own processing).
+        let deadline = Instant::now() + Duration::from_secs(self.config().pass.timeout_secs.max(1));
+        pass::api::within(deadline, || self.dispatch(method, params))
+    }
+}
+
+impl Agent {
+    fn dispatch(&self, method: &str, params: Params) -> Result<Value, RpcError> {
         let finish = |p: Params, v: Value| p.finish().map(|()| v);
         match method {
             "agent.version" => finish(

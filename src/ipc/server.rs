@@ -4,9 +4,12 @@
 //! - A started line must complete within `socket.line_timeout_secs` (slow or stalled writers are dropped); an
 //!   idle connection with nothing pending blocks in `read` with no timeout, so an idle daemon never
 //!   wakes up.
-//! - At most `max_connections` at once. A new client evicts the longest-idle connection that has no call
-//!   in flight and has been idle ≥ [`EVICT_AFTER`]; if there is none it gets a "busy" error. So idle
-//!   connections never lock out a new client for long.
+//! - At most `max_connections` at once, and at most half of them (see [`per_peer_limit`]) held by one
+//!   peer process, so one misbehaving app next to ours cannot take every slot. A new client evicts a
+//!   connection with no call in flight that has not sent a whole line within [`FIRST_LINE_GRACE`] of
+//!   connecting (half lines, slow writers, silent connects), else the longest-idle one idle ≥
+//!   [`EVICT_AFTER`] — one of its own when it is at its per-peer limit; if there is none it gets a
+//!   "busy" error. So idle or stalled connections never lock out a new client for long.
 //! - Responses are written by the reader in request order; notifications for subscribers go through a
 //!   bounded queue and a small writer thread, and a subscriber whose queue is full is dropped.
 
@@ -30,6 +33,11 @@ use crate::config::SocketConfig;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection idle this long may be closed to make room for a new client.
 pub const EVICT_AFTER: Duration = Duration::from_secs(1);
+/// A connection that has not sent one whole line this long after connecting may be closed to make room.
+/// Real clients write their request right after connecting; without this a burst of connections
+/// that never finish a line (tests/reliability.rs: 50 half lines) locked every client out for
+/// [`EVICT_AFTER`].
+pub const FIRST_LINE_GRACE: Duration = Duration::from_millis(100);
 /// Notifications queued for one subscriber before it is considered too slow and dropped.
 pub const SUBSCRIBER_QUEUE: usize = 64;
 const THREAD_STACK: usize = 256 * 1024;
@@ -52,6 +60,10 @@ struct Conn {
     stream: UnixStream,
     last_active: Instant,
     busy: bool,
+    /// At least one whole line was received.
+    used: bool,
+    /// The peer process (SO_PEERCRED at accept).
+    pid: i32,
     subscriber: Option<SyncSender<Arc<str>>>,
 }
 
@@ -271,11 +283,20 @@ impl Server {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut conns = lock(&self.shared.conns);
-            if conns.len() >= self.shared.max_connections && !evict_one(&mut conns) {
+            let max = self.shared.max_connections;
+            let held = conns.values().filter(|c| c.pid == peer.pid).count();
+            // A peer at its limit can only replace one of its own connections (before this, one
+            // process flooding the socket locked every other app out: tests/reliability.rs).
+            let room = if held >= per_peer_limit(max) {
+                evict_one(&mut conns, Some(peer.pid))
+            } else {
+                conns.len() < max || evict_one(&mut conns, None)
+            };
+            if !room {
                 drop(conns);
                 log::warn!(
-                    "refusing connection: {} connections busy",
-                    self.shared.max_connections
+                    "refusing connection from pid {}: {held} of its own, {max} in all",
+                    peer.pid
                 );
                 refuse(stream, BUSY, "server busy: too many connections");
                 return;
@@ -289,6 +310,8 @@ impl Server {
                     stream: handle,
                     last_active: Instant::now(),
                     busy: false,
+                    used: false,
+                    pid: peer.pid,
                     subscriber: None,
                 },
             );
@@ -326,12 +349,25 @@ fn refuse(mut stream: UnixStream, code: i64, message: &str) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-fn evict_one(conns: &mut HashMap<u64, Conn>) -> bool {
+/// Most connections one peer process may hold: half of `max_connections` (at least 1).
+pub fn per_peer_limit(max_connections: usize) -> usize {
+    (max_connections / 2).max(1)
+}
+
+/// Close one evictable connection (of peer `pid` only, when given) to make room.
+fn evict_one(conns: &mut HashMap<u64, Conn>, pid: Option<i32>) -> bool {
     let now = Instant::now();
     let victim = conns
         .iter()
-        .filter(|(_, c)| !c.busy && now.duration_since(c.last_active) >= EVICT_AFTER)
-        .min_by_key(|(_, c)| (c.subscriber.is_some(), c.last_active))
+        .filter(|(_, c)| {
+            let idle = now.duration_since(c.last_active);
+            pid.is_none()
+                || pid == Some(c.pid)
+                    && !c.busy
+                    && (idle >= EVICT_AFTER || (!c.used && idle >= FIRST_LINE_GRACE))
+        })
+        // Never-used connections first, then non-subscribers, each longest idle first.
+        .min_by_key(|(_, c)| (c.used, c.subscriber.is_some(), c.last_active))
         .map(|(id, _)| *id);
     match victim.and_then(|id| conns.remove(&id).map(|c| (id, c))) {
         Some((id, c)) => {
@@ -449,6 +485,7 @@ fn handle_line(
     };
     if let Some(c) = lock(&shared.conns).get_mut(&id) {
         c.last_active = Instant::now();
+        c.used = true;
     }
     match out {
         Some(text) => writer.send(&text).is_ok(),
@@ -487,6 +524,7 @@ fn answer(
 fn set_busy(shared: &Shared, id: u64, busy: bool) {
     if let Some(c) = lock(&shared.conns).get_mut(&id) {
         c.busy = busy;
+        c.used = true;
         c.last_active = Instant::now();
     }
 }

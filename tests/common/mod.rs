@@ -17,6 +17,15 @@ use tvauth::ipc::client::Client;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tvauth");
 
+/// The binary under test: `TVAUTH_TEST_BIN` (e.g. `target/release/tvauth`, for figures from the
+/// shipped build), else the one cargo built with the tests.
+pub fn bin() -> String {
+    std::env::var("TVAUTH_TEST_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| BIN.to_owned())
+}
+
 /// A command for the tvauth binary, through `TVAUTH_TEST_RUNNER` when cross testing.
 pub fn tvauth_cmd() -> Command {
     match std::env::var("TVAUTH_TEST_RUNNER")
@@ -25,10 +34,10 @@ pub fn tvauth_cmd() -> Command {
     {
         Some(runner) => {
             let mut c = Command::new(runner);
-            c.arg(BIN);
+            c.arg(bin());
             c
         }
-        None => Command::new(BIN),
+        None => Command::new(bin()),
     }
 }
 
@@ -78,6 +87,10 @@ pub struct Daemon {
     notify: UnixDatagram,
     notify_path: PathBuf,
     pub log: Arc<Mutex<String>>,
+    /// Extra environment of the daemon process (per daemon: tests run in parallel threads).
+    pub env: Vec<(String, String)>,
+    /// A command the daemon is run under (e.g. `faketime …`); empty: run it directly.
+    pub runner: Vec<String>,
 }
 
 pub struct DaemonOpts {
@@ -130,7 +143,7 @@ impl Daemon {
         std::fs::write(&config, text).unwrap();
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).unwrap();
-        let d = Daemon {
+        Daemon {
             dir,
             config,
             socket,
@@ -139,18 +152,21 @@ impl Daemon {
             notify,
             notify_path,
             log: Arc::new(Mutex::new(String::new())),
-        };
-        d.with_env(opts.env)
-    }
-
-    fn with_env(self, env: Vec<(String, String)>) -> Daemon {
-        *ENV.lock().unwrap() = env;
-        self
+            env: opts.env,
+            runner: Vec::new(),
+        }
     }
 
     /// Start the daemon and wait for READY=1.
     pub fn start(&mut self) {
-        let mut cmd = tvauth_cmd();
+        let mut cmd = match self.runner.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => tvauth_cmd(),
+        };
         cmd.arg("daemon")
             .arg("--config")
             .arg(&self.config)
@@ -159,7 +175,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in ENV.lock().unwrap().iter() {
+        for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn tvauth daemon");
@@ -279,8 +295,6 @@ impl Drop for Daemon {
         self.kill9();
     }
 }
-
-static ENV: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
 pub fn wait_timeout(child: &mut Child, within: Duration) -> Option<i32> {
     let deadline = Instant::now() + within;
