@@ -53,7 +53,18 @@ struct Inner {
     next_poll: u64,
     /// Bumped whenever the pending code is replaced or dropped, so a poll answer for an old code is ignored.
     generation: u64,
+    /// Bumped by every snapshot of the persisted state, so an older snapshot never overwrites a newer one.
+    save_seq: u64,
     stopping: bool,
+}
+
+/// The persisted state at one moment, taken under the state lock and written after it is released.
+#[must_use = "write it with Agent::save once the state lock is released"]
+struct Snapshot {
+    seq: u64,
+    /// `None`: remove the profile file.
+    profile: Option<SavedProfile>,
+    pending: Option<Pending>,
 }
 
 pub struct Agent {
@@ -66,6 +77,8 @@ pub struct Agent {
     wake: Condvar,
     events: OnceLock<Events>,
     providers: Mutex<Option<(Instant, Value)>>,
+    /// Serialises state file writes; holds the `save_seq` last written.
+    saved: Mutex<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,16 +120,19 @@ impl Agent {
                 profiles,
                 next_poll: now,
                 generation: 0,
+                save_seq: 0,
                 stopping: false,
             }),
             wake: Condvar::new(),
             events: OnceLock::new(),
             providers: Mutex::new(None),
+            saved: Mutex::new(0),
         };
         let mut g = lock(&agent.inner);
-        agent.persist(&g);
+        let snap = agent.snapshot(&mut g);
         g.generation += 1;
         drop(g);
+        agent.save(snap);
         agent
     }
 
@@ -154,38 +170,55 @@ impl Agent {
         lock(&self.inner).state.status(now_ms())
     }
 
-    /// Persist and announce after a state change made under the lock.
-    fn changed(&self, g: &mut MutexGuard<'_, Inner>, before: &str) {
+    /// Announce a state change made under the lock; the returned snapshot must be written with
+    /// [`Agent::save`] after the lock is released (before the socket call answers).
+    fn changed(&self, g: &mut MutexGuard<'_, Inner>, before: &str) -> Snapshot {
         let status = g.state.status(now_ms());
-        self.persist(g);
         self.wake.notify_all();
         if json::to_string(&status) != before {
             if let Some(ev) = self.events.get() {
                 ev.publish(&protocol::notification("auth.changed", status));
             }
         }
+        self.snapshot(g)
     }
 
-    fn persist(&self, g: &Inner) {
-        let saved = SavedProfile {
+    fn snapshot(&self, g: &mut Inner) -> Snapshot {
+        g.save_seq += 1;
+        let profile = (g.state.auth.is_some() || !g.profiles.is_empty()).then(|| SavedProfile {
             auth: g.state.auth.clone(),
             profiles: Value::Object(g.profiles.clone()),
-        };
-        let r = if saved.auth.is_none() && g.profiles.is_empty() {
-            self.store.remove(PROFILE_FILE)
-        } else {
-            self.store.write(PROFILE_FILE, &saved)
+        });
+        Snapshot {
+            seq: g.save_seq,
+            profile,
+            pending: g.state.pending.clone(),
+        }
+    }
+
+    /// Write a snapshot unless a newer one is already on disk. Runs without the state lock: the
+    /// fsyncs used to happen under it, so every `auth.status` waited for the disk (hundreds of ms
+    /// on a box's flash; found by tests/reliability.rs).
+    fn save(&self, snap: Snapshot) {
+        let mut saved = lock(&self.saved);
+        if snap.seq <= *saved {
+            return; // a later state, which includes this change, is already written
+        }
+        let r = match &snap.profile {
+            Some(p) => self.store.write(PROFILE_FILE, p),
+            None => self.store.remove(PROFILE_FILE),
         };
         if let Err(e) = r {
             log::error!("cannot save the profile: {e}");
         }
-        let r = match &g.state.pending {
+        let r = match &snap.pending {
             Some(p) => self.store.write(PENDING_FILE, p),
             None => self.store.remove(PENDING_FILE),
         };
         if let Err(e) = r {
             log::error!("cannot save the pending code: {e}");
         }
+        *saved = snap.seq;
     }
 
     /// Record the profiles the API returned and derive the authenticated state from them.
@@ -279,7 +312,9 @@ impl Agent {
                 g.state.pending = Some(pending);
                 g.generation += 1;
                 g.next_poll = now + self.poll_interval_ms();
-                self.changed(&mut g, &before);
+                let snap = self.changed(&mut g, &before);
+                drop(g);
+                self.save(snap);
             }
             ("authorize", _) => {
                 // Already entitled (authenticated, TempPass, degraded, SSO): fetch the profile so the
@@ -289,7 +324,9 @@ impl Agent {
                         let mut g = lock(&self.inner);
                         let before = json::to_string(&g.state.status(now_ms()));
                         self.apply_profiles(&mut g, &p, session.mvpd.as_deref(), false);
-                        self.changed(&mut g, &before);
+                        let snap = self.changed(&mut g, &before);
+                        drop(g);
+                        self.save(snap);
                     }
                     Err(e) => log::warn!("profile after an authorize answer: {e}"),
                 }
@@ -418,8 +455,10 @@ impl Agent {
             }
             g.state.auth = best;
         }
-        self.changed(&mut g, &before);
+        let snap = self.changed(&mut g, &before);
         let status = g.state.status(now);
+        drop(g);
+        self.save(snap);
         Ok(obj([("logouts", logouts.raw), ("status", status)]))
     }
 
@@ -445,7 +484,9 @@ impl Agent {
                     self.apply_profiles(&mut g, &fresh, Some(m), false);
                 }
             }
-            self.changed(&mut g, &before);
+            let snap = self.changed(&mut g, &before);
+            drop(g);
+            self.save(snap);
         }
         let g = lock(&self.inner);
         let now = now_ms();
@@ -556,7 +597,11 @@ impl Agent {
                     if g.state.expire(now) {
                         g.generation += 1;
                         log::info!("authentication state expired");
-                        self.changed(&mut g, &before);
+                        let snap = self.changed(&mut g, &before);
+                        drop(g);
+                        self.save(snap);
+                        g = lock(&self.inner);
+                        continue;
                     }
                     match g.state.next_wake(now, g.next_poll) {
                         Wake::PollNow => break,
@@ -596,7 +641,9 @@ impl Agent {
                         g.state.pending = None;
                         g.generation += 1;
                     }
-                    self.changed(&mut g, &before);
+                    let snap = self.changed(&mut g, &before);
+                    drop(g);
+                    self.save(snap);
                 }
                 Ok(_) => log::debug!("code {code}: not completed yet"),
                 Err(Some(PassError::Api { status, errors })) if dead_code(status, &errors) => {
@@ -604,7 +651,9 @@ impl Agent {
                     let before = json::to_string(&g.state.status(now));
                     g.state.pending = None;
                     g.generation += 1;
-                    self.changed(&mut g, &before);
+                    let snap = self.changed(&mut g, &before);
+                    drop(g);
+                    self.save(snap);
                 }
                 Err(Some(PassError::Throttled { retry_after_ms })) => {
                     g.next_poll = now + interval.max(retry_after_ms);

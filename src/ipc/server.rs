@@ -76,6 +76,45 @@ struct Shared {
     access: Mutex<Access>,
     max_connections: usize,
     line_deadline: Duration,
+    /// Refusal warnings, rate-limited: a connection flood must not become a log flood.
+    refused_busy: Mutex<LogLimit>,
+    refused_peer: Mutex<LogLimit>,
+}
+
+/// How often a kind of refusal is logged at most; the ones in between are counted and reported
+/// with the next line. (Before, every refused connection logged a line: a flood of 1,000 connects
+/// wrote 1,000 lines, and formatting them slowed the accept loop enough to delay every client behind
+/// it by ~1 s — tests/reliability.rs.)
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    /// `Some(n)` when a line is due now (`n` refusals were not logged since the last one).
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        let due = match self.last {
+            None => true,
+            Some(t) => now.duration_since(t) >= REFUSAL_LOG_EVERY,
+        };
+        if !due {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+fn also(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} more refused since the last report)")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -206,6 +245,8 @@ impl Server {
             }),
             max_connections: cfg.max_connections,
             line_deadline: Duration::from_secs(cfg.line_timeout_secs),
+            refused_busy: Mutex::new(LogLimit::default()),
+            refused_peer: Mutex::new(LogLimit::default()),
         });
         Ok(Server {
             listener,
@@ -271,12 +312,15 @@ impl Server {
         };
         let access = lock(&self.shared.access).clone();
         if !peer.allowed(&access.uids, &access.gids) {
-            log::warn!(
-                "refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids",
-                peer.pid,
-                peer.uid,
-                peer.gid
-            );
+            if let Some(n) = lock(&self.shared.refused_peer).due(Instant::now()) {
+                log::warn!(
+                    "refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids{}",
+                    peer.pid,
+                    peer.uid,
+                    peer.gid,
+                    also(n)
+                );
+            }
             refuse(stream, FORBIDDEN, "peer not allowed");
             return;
         }
@@ -294,10 +338,13 @@ impl Server {
             };
             if !room {
                 drop(conns);
-                log::warn!(
-                    "refusing connection from pid {}: {held} of its own, {max} in all",
-                    peer.pid
-                );
+                if let Some(n) = lock(&self.shared.refused_busy).due(Instant::now()) {
+                    log::warn!(
+                        "refusing connection from pid {}: {held} of its own, {max} in all{}",
+                        peer.pid,
+                        also(n)
+                    );
+                }
                 refuse(stream, BUSY, "server busy: too many connections");
                 return;
             }
@@ -560,4 +607,30 @@ fn subscribe(
         conn.subscriber = Some(tx);
     }
     Ok(protocol::obj([("subscribed", Value::Bool(true))]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_logs_are_rate_limited_and_counted() {
+        let mut l = LogLimit::default();
+        let t0 = Instant::now();
+        assert_eq!(l.due(t0), Some(0), "the first one is logged");
+        for _ in 0..999 {
+            assert_eq!(l.due(t0 + Duration::from_secs(1)), None);
+        }
+        assert_eq!(l.due(t0 + REFUSAL_LOG_EVERY), Some(999));
+        assert_eq!(l.due(t0 + REFUSAL_LOG_EVERY), None);
+        assert_eq!(also(0), "");
+        assert_eq!(also(3), " (3 more refused since the last report)");
+    }
+
+    #[test]
+    fn one_peer_gets_half_the_slots() {
+        assert_eq!(per_peer_limit(32), 16);
+        assert_eq!(per_peer_limit(3), 1);
+        assert_eq!(per_peer_limit(1), 1);
+    }
 }

@@ -17,15 +17,6 @@ use tvauth::ipc::client::Client;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tvauth");
 
-/// The binary under test: `TVAUTH_TEST_BIN` (e.g. `target/release/tvauth`, for figures from the
-/// shipped build), else the one cargo built with the tests.
-pub fn bin() -> String {
-    std::env::var("TVAUTH_TEST_BIN")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| BIN.to_owned())
-}
-
 /// A command for the tvauth binary, through `TVAUTH_TEST_RUNNER` when cross testing.
 pub fn tvauth_cmd() -> Command {
     match std::env::var("TVAUTH_TEST_RUNNER")
@@ -34,10 +25,10 @@ pub fn tvauth_cmd() -> Command {
     {
         Some(runner) => {
             let mut c = Command::new(runner);
-            c.arg(bin());
+            c.arg(BIN);
             c
         }
-        None => Command::new(bin()),
+        None => Command::new(BIN),
     }
 }
 
@@ -162,7 +153,7 @@ impl Daemon {
         let mut cmd = match self.runner.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(bin());
+                c.args(rest).arg(BIN);
                 c
             }
             None => tvauth_cmd(),
