@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole tvauth flow on this machine, with no Adobe credentials:
 #   the Adobe Pass emulator (HTTPS, throwaway test CA) and `tvauth daemon` started together,
-#   `tvauth login` showing its code and URL, the second screen simulated (the URL opened with curl,
-#   as a phone's browser would), `tvauth status` showing the box authenticated — then everything is
+#   `tvauth login` showing its code and URL, the second screen simulated (the URL opened over HTTPS by
+#   python3, as a phone's browser would), `tvauth status` showing the box authenticated — then everything is
 #   stopped and removed.
 # Usage: examples/quickstart.sh        (from anywhere; builds what it needs first)
 set -euo pipefail
@@ -70,7 +70,13 @@ for _ in $(seq 100); do
 done
 sleep 1
 echo "==> second screen: opening $url"
-curl -sS --cacert "$work/ca.pem" -o /dev/null -w '    HTTP %{http_code} (signed in at the provider)\n' "$url"
+python3 - "$url" "$work/ca.pem" <<'PY'
+import http.client, ssl, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+conn = http.client.HTTPSConnection(u.hostname, u.port, context=ssl.create_default_context(cafile=sys.argv[2]))
+conn.request("GET", u.path + ("?" + u.query if u.query else ""))
+print(f"    HTTP {conn.getresponse().status} (signed in at the provider)")
+PY
 wait "$login"
 
 echo "==> tvauth status"

@@ -238,7 +238,7 @@ fn print_json(v: &Value) {
 fn device_info(args: &Args) -> Result<(), CliError> {
     let v = if args.local {
         let cfg = load_config(args.config.as_deref())?;
-        DeviceInfo::collect(Path::new("/"), &cfg.device).to_json()
+        DeviceInfo::collect(&crate::daemon::sysroot(), &cfg.device).to_json()
     } else {
         rpc(args, "device.info", None)?
     };
@@ -263,7 +263,7 @@ fn identifier(args: &Args) -> Result<(), CliError> {
     let v = if args.local {
         let cfg = load_config(args.config.as_deref())?;
         let store = Store::open(&cfg.state_dir).map_err(runtime)?;
-        Identity::load_or_derive(&store, Path::new("/"), &cfg.device)
+        Identity::load_or_derive(&store, &crate::daemon::sysroot(), &cfg.device)
             .map_err(runtime)?
             .to_json()
     } else {

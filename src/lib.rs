@@ -4,6 +4,11 @@
 //! benchmarks use the same modules. See README.md and CONTRACT.md for the interfaces.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
+// Input from the network, files and the socket must never panic the daemon; tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod agent;
 pub mod cli;

@@ -26,9 +26,19 @@ fn ours(target: &str) -> bool {
     target == "tvauth" || target.starts_with("tvauth::")
 }
 
+/// The most verbose level logged for `target`: ours as configured, other crates at most info
+/// (ureq-proto hex-dumps received bodies at trace, DCR answers included).
+pub fn max_level_for(target: &str) -> LevelFilter {
+    if ours(target) {
+        LevelFilter::Trace
+    } else {
+        FOREIGN_MAX
+    }
+}
+
 impl Log for Logger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
-        m.level() <= log::max_level() && (ours(m.target()) || m.level() <= FOREIGN_MAX)
+        m.level() <= log::max_level() && m.level() <= max_level_for(m.target())
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -112,9 +122,10 @@ mod tests {
 
     #[test]
     fn foreign_crates_are_capped() {
-        assert!(ours("tvauth::pass::dcr"));
-        assert!(ours("tvauth"));
-        assert!(!ours("tvauthx"));
-        assert!(!ours("ureq::unversioned"));
+        assert_eq!(max_level_for("tvauth::pass::dcr"), LevelFilter::Trace);
+        assert_eq!(max_level_for("tvauth"), LevelFilter::Trace);
+        assert_eq!(max_level_for("tvauthx"), LevelFilter::Info);
+        assert_eq!(max_level_for("ureq_proto::util"), LevelFilter::Info);
+        assert_eq!(max_level_for("rustls::client::hs"), LevelFilter::Info);
     }
 }

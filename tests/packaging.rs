@@ -62,6 +62,7 @@ fn default_config_parses_with_the_contract_values() {
     assert!(c.socket.allowed_uids.is_empty());
     assert!(c.socket.allowed_gids.is_empty());
     assert_eq!(c.socket.max_connections, 32);
+    assert_eq!(c.socket.line_timeout_secs, 10);
 
     let p = &c.pass;
     assert_eq!(p.base_url, "https://sp.auth.adobe.com");
@@ -107,6 +108,7 @@ fn default_config_documents_every_key() {
         "allowed_uids",
         "allowed_gids",
         "max_connections",
+        "line_timeout_secs",
         "base_url",
         "service_provider",
         "software_statement",

@@ -70,7 +70,8 @@ struct Snapshot {
 pub struct Agent {
     cfg: RwLock<Arc<Config>>,
     store: Store,
-    device: DeviceInfo,
+    /// Re-collected on reload, so `[device]` overrides apply without a restart.
+    device: RwLock<Arc<DeviceInfo>>,
     identity: Identity,
     client: RwLock<Result<Arc<pass::Client>, Vec<&'static str>>>,
     inner: Mutex<Inner>,
@@ -112,7 +113,7 @@ impl Agent {
         let agent = Agent {
             cfg: RwLock::new(Arc::new(cfg)),
             store,
-            device,
+            device: RwLock::new(Arc::new(device)),
             identity,
             client: RwLock::new(client),
             inner: Mutex::new(Inner {
@@ -147,7 +148,9 @@ impl Agent {
 
     /// Apply a new configuration (SIGHUP): a new Pass client; the poller picks up the new interval.
     pub fn reload(&self, cfg: Config) {
-        let client = build_client(&cfg, &self.store, &self.device, &self.identity);
+        let device = DeviceInfo::collect(&crate::daemon::sysroot(), &cfg.device);
+        let client = build_client(&cfg, &self.store, &device, &self.identity);
+        *self.device.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(device);
         *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
         *self.cfg.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
         *lock(&self.providers) = None;
@@ -793,7 +796,13 @@ impl Agent {
                 params,
                 obj([("version", string(env!("CARGO_PKG_VERSION")))]),
             ),
-            "device.info" => finish(params, self.device.to_json()),
+            "device.info" => finish(
+                params,
+                self.device
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .to_json(),
+            ),
             "device.identifier" => finish(params, self.identity.to_json()),
             "auth.status" => finish(params, self.status()),
             "session.create" => self.session_create(params),

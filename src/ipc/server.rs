@@ -519,8 +519,14 @@ fn handle_line(
     peer: &Peer,
     writer: &Arc<Writer>,
 ) -> bool {
-    let out = match protocol::parse_line(line) {
-        Incoming::Empty => return true,
+    let parsed = protocol::parse_line(line);
+    if matches!(parsed, Incoming::Empty) {
+        return true;
+    }
+    // Counted until the answer is written, so a graceful stop never closes a socket under a reply.
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let out = match parsed {
+        Incoming::Empty => None,
         Incoming::Single(r) => answer(shared, id, r, peer, writer),
         Incoming::Batch(items) => {
             let answers: Vec<String> = items
@@ -534,10 +540,12 @@ fn handle_line(
         c.last_active = Instant::now();
         c.used = true;
     }
-    match out {
+    let keep = match out {
         Some(text) => writer.send(&text).is_ok(),
         None => true,
-    }
+    };
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    keep
 }
 
 fn answer(
@@ -555,9 +563,7 @@ fn answer(
         subscribe(shared, id, req.params, writer)
     } else {
         set_busy(shared, id, true);
-        shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let r = shared.handler.call(&req.method, req.params, peer);
-        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         set_busy(shared, id, false);
         r
     };

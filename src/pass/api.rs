@@ -415,7 +415,9 @@ impl Client {
                         }
                         continue;
                     }
-                    let retry = errors.iter().any(|e| e.action_kind() == Action::Retry);
+                    // A second 401 is final even if it says `retry`: the token is already new.
+                    let retry = resp.status != 401
+                        && errors.iter().any(|e| e.action_kind() == Action::Retry);
                     let e = PassError::Api {
                         status: resp.status,
                         errors,

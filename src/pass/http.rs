@@ -7,13 +7,13 @@
 //! non-sensitive list redacted (`Authorization` is never shown), and the path+query only at trace —
 //! we never put a secret in a URL. But ureq-proto 0.7 hex-dumps every byte *received* (status line,
 //! headers and body) at trace under the `ureq_proto` target, which includes DCR answers carrying the
-//! client secret and the access token. [`FOREIGN_LOG_CAPS`] lists the caps the daemon's logger must
-//! apply; `tests/pass_logging.rs` proves both the leak and the cap.
+//! client secret and the access token. The daemon's logger caps other crates at info
+//! ([`crate::logging::max_level_for`]); `tests/pass_logging.rs` proves both the leak and the cap.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::CertificateError;
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{Connector, TcpConnector};
 
 use super::error::{PassError, TransportKind};
@@ -23,25 +23,6 @@ use crate::config::PassConfig;
 
 /// Largest response body read (Adobe's answers are a few KiB).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
-
-/// Log targets of dependencies and the most verbose level that cannot leak a secret.
-/// `ureq_proto` at trace dumps received bytes (DCR answers hold the client secret and access token).
-pub const FOREIGN_LOG_CAPS: &[(&str, log::LevelFilter)] = &[
-    ("ureq_proto", log::LevelFilter::Debug),
-    ("ureq", log::LevelFilter::Debug),
-    ("rustls", log::LevelFilter::Debug),
-];
-
-/// The most verbose level allowed for a log record of `target` (a daemon logger's filter).
-pub fn log_cap(target: &str) -> log::LevelFilter {
-    FOREIGN_LOG_CAPS
-        .iter()
-        .find(|(prefix, _)| {
-            target == *prefix
-                || (target.starts_with(prefix) && target[prefix.len()..].starts_with("::"))
-        })
-        .map_or(log::LevelFilter::Trace, |(_, cap)| *cap)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -110,7 +91,7 @@ impl Http {
             .build();
         let connector = ().chain(TcpConnector::default()).chain(TlsConnector::new(tls_config));
         Ok(Http {
-            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
+            agent: ureq::Agent::with_parts(config, connector, DnsResolver::default()),
             now,
         })
     }
@@ -200,6 +181,28 @@ impl Http {
     fn transport_error(&self, e: &ureq::Error) -> PassError {
         let (kind, reason) = classify(e, (self.now)());
         PassError::Transport { kind, reason }
+    }
+}
+
+/// ureq's resolver, except that a failed lookup (an `io::Error` from getaddrinfo, e.g. "Name or
+/// service not known") is reported as `HostNotFound`, so it is classified as a DNS failure.
+#[derive(Debug, Default)]
+struct DnsResolver(DefaultResolver);
+
+impl Resolver for DnsResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout).map_err(|e| match e {
+            ureq::Error::Io(io) => {
+                log::debug!("dns: {io}");
+                ureq::Error::HostNotFound
+            }
+            other => other,
+        })
     }
 }
 
@@ -420,15 +423,5 @@ mod tests {
         }
         assert_eq!(path_of("https://h:1/api/v2/x?redirectUrl=y"), "/api/v2/x");
         assert_eq!(path_of("https://h"), "/");
-    }
-
-    #[test]
-    fn log_caps() {
-        assert_eq!(log_cap("ureq_proto::util"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("ureq_proto"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("ureq::run"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("rustls::client::hs"), log::LevelFilter::Debug);
-        assert_eq!(log_cap("tvauth::pass::dcr"), log::LevelFilter::Trace);
-        assert_eq!(log_cap("ureqx"), log::LevelFilter::Trace);
     }
 }
