@@ -1128,8 +1128,7 @@ fn chaos_flows(
     until: Instant,
     limit: Duration,
     calls: &Mutex<Calls>,
-    outcomes: &Mutex<BTreeMap<String, u64>>,
-    stuck: &Mutex<Vec<String>>,
+    (outcomes, stuck): (&Mutex<BTreeMap<String, u64>>, &Mutex<Vec<String>>),
     rng: &mut Rng,
 ) {
     let outcome = |k: String| *outcomes.lock().unwrap().entry(k).or_default() += 1;
@@ -1270,7 +1269,13 @@ fn network_chaos_soak() {
             let mut rng = rng.fork();
             threads.push(std::thread::spawn(move || {
                 chaos_flows(
-                    &socket, &emu, until, limit, &calls, &outcomes, &stuck, &mut rng,
+                    &socket,
+                    &emu,
+                    until,
+                    limit,
+                    &calls,
+                    (&outcomes, &stuck),
+                    &mut rng,
                 )
             }));
         }
