@@ -1821,22 +1821,21 @@ fn one_app_cannot_lock_the_others_out() {
     let (code, err) = other_app(&d);
     assert_eq!(code, Some(0), "another app is served: {err}");
     drop(held);
-    // Connections that never send a whole line: they make room after 100 ms, for anyone.
+    // Connections that never send a whole line (beyond our two slots they are refused at once):
+    // after 100 ms they make room, even for their own process at its limit.
     let silent: Vec<_> = (0..4).map(|_| d.raw()).collect();
     let half: Vec<_> = (0..2)
         .map(|_| {
             let mut s = d.raw();
-            s.write_all(b"{\"jsonrpc\":").unwrap();
+            let _ = s.write_all(b"{\"jsonrpc\":"); // refused ones: EPIPE
             s
         })
         .collect();
     std::thread::sleep(Duration::from_millis(150));
     let (code, err) = other_app(&d);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(
-        s(&d.call("agent.version", "").unwrap(), "version"),
-        env!("CARGO_PKG_VERSION")
-    );
+    let v = d.call("agent.version", "").unwrap(); // evicts one of our silent connections
+    assert_eq!(s(&v, "version"), env!("CARGO_PKG_VERSION"));
     drop((silent, half));
 }
 
