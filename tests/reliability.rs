@@ -1663,7 +1663,9 @@ fn files_are_private_and_peers_are_checked() {
     d.signal(libc::SIGHUP);
     // (Reload ends with READY=1: consume it so the restart below waits for its own.)
     assert!(d.wait_notify("READY=1", Duration::from_secs(10)));
-    assert!(d.log_text().contains("configuration reloaded"));
+    assert!(wait_until(Duration::from_secs(10), || d
+        .log_text()
+        .contains("configuration reloaded")));
     let (code, out) = call_as(&d.socket, 65534, 4242);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("-32005"), "{out}");
@@ -1876,9 +1878,25 @@ fn atomic_write_syscalls_are_power_cut_safe() {
     assert!(wait_until(Duration::from_secs(20), || {
         std::fs::read_to_string(&trace).is_ok_and(|t| t.matches("rename").count() >= 6)
     }));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    // Kill the writer itself (its pid is in its temp file names), then strace: killing strace alone
+    // can leave the traced writer running.
+    let writer_pid = text.lines().find_map(|l| {
+        l.split(".tmp.")
+            .nth(1)?
+            .split('.')
+            .next()?
+            .parse::<i32>()
+            .ok()
+    });
+    if let Some(pid) = writer_pid {
+        // SAFETY: kill(2) with the pid of the child we started (through strace).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
     child.kill().unwrap();
     child.wait().unwrap();
-    let text = std::fs::read_to_string(&trace).unwrap();
     let dir_s = state.to_string_lossy().into_owned();
     // (tmp fd, tmp fsynced, renamed, dir fd, dir fsynced)
     let mut tmp_fd: Option<String> = None;

@@ -250,19 +250,40 @@ impl Daemon {
 
     /// SIGTERM and wait; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
+        let pid = self.daemon_pid()?;
         let mut child = self.child.take()?;
-        // SAFETY: kill(2) with a pid we spawned.
+        // SAFETY: kill(2) with a pid we spawned (or our wrapper's child).
         unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
+            libc::kill(pid as i32, libc::SIGTERM);
         }
         wait_timeout(&mut child, Duration::from_secs(30 * slow() as u64))
     }
 
     pub fn kill9(&mut self) {
+        if !self.runner.is_empty() {
+            // Killing the wrapper (faketime, strace) would leave the daemon running.
+            if let Some(pid) = self.daemon_pid() {
+                // SAFETY: kill(2) with our wrapper's child.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The daemon's own pid: the child's, or under a wrapper the socket peer's.
+    fn daemon_pid(&self) -> Option<u32> {
+        let child = self.child.as_ref()?.id();
+        if self.runner.is_empty() {
+            return Some(child);
+        }
+        let s = UnixStream::connect(&self.socket).ok()?;
+        let pid = tvauth::ipc::peer::Peer::of(&s).ok()?.pid;
+        u32::try_from(pid).ok().filter(|&p| p > 0).or(Some(child))
     }
 
     pub fn log_text(&self) -> String {
