@@ -68,6 +68,7 @@ impl Store {
                 log::warn!("cannot set mode 0700 on {}: {e}", dir.display());
             }
         }
+        remove_dead_temps(dir);
         Ok(Store {
             dir: dir.to_path_buf(),
         })
@@ -200,6 +201,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     result.map_err(ioerr)
 }
 
+/// Remove the temp files of writes whose process died before the rename (SIGKILL, power cut): they
+/// are never the committed content, and without this every interrupted write would leave one behind
+/// in `state_dir` for good (found by tests/reliability.rs). A temp file of a live process (another
+/// tvauth writing at this moment) is left alone.
+fn remove_dead_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        match fs::remove_file(e.path()) {
+            Ok(()) => log::info!(
+                "removed {} (a write interrupted by a crash or power cut)",
+                e.path().display()
+            ),
+            Err(err) => log::warn!("cannot remove {}: {err}", e.path().display()),
+        }
+    }
+}
+
+/// The writer's pid of a temp file name `.<name>.tmp.<pid>.<n>` (see [`write_atomic`]).
+fn temp_file_pid(file_name: &str) -> Option<u32> {
+    let (head, tail) = file_name.strip_prefix('.')?.rsplit_once(".tmp.")?;
+    let (pid, n) = tail.split_once('.')?;
+    if head.is_empty() || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0 && p <= i32::MAX as u32)
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -306,6 +349,46 @@ mod tests {
             z: u64,
         }
         assert!(s.read::<Other>("doc").unwrap().is_none());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Regression (tests/reliability.rs, SIGKILL mid-write): a dead writer's temp file used to stay in
+    /// `state_dir` forever; `open` now removes it, but never a live process's or another file.
+    #[test]
+    fn open_removes_temp_files_of_dead_writers_only() {
+        let d = tempdir("temps");
+        let s = Store::open(&d).unwrap();
+        s.write(
+            "doc",
+            &Doc {
+                a: "x".into(),
+                n: 1,
+            },
+        )
+        .unwrap();
+        // pid 2^22 + 1 is above Linux's pid_max (4194304): never a live process.
+        let dead = d.join(".doc.tmp.4194305.0");
+        let live = d.join(format!(".doc.tmp.{}.7", std::process::id()));
+        let other = d.join(".doc.tmp.notapid.1");
+        for f in [&dead, &live, &other] {
+            fs::write(f, b"half a write").unwrap();
+        }
+        let s = Store::open(&d).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
+        assert_eq!(s.read::<Doc>("doc").unwrap().unwrap().n, 1);
+        assert_eq!(temp_file_pid(".doc.tmp.12.3"), Some(12));
+        assert_eq!(temp_file_pid(".a.b.tmp.12.3"), Some(12));
+        for bad in [
+            "doc",
+            ".doc.tmp.12",
+            ".doc.tmp.0.1",
+            ".tmp.12.3",
+            ".doc.tmp.12.x",
+            "x.tmp.1.2",
+        ] {
+            assert_eq!(temp_file_pid(bad), None, "{bad}");
+        }
         fs::remove_dir_all(&d).unwrap();
     }
 

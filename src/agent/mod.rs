@@ -53,12 +53,9 @@ struct Inner {
     next_poll: u64,
     /// Bumped whenever the pending code is replaced or dropped, so a poll answer for an old code is ignored.
     generation: u64,
+    /// Bumped by every snapshot of the persisted state, so an older snapshot never overwrites a newer one.
+    save_seq: u64,
     stopping: bool,
-    /// What the last successful writes left in the store (`""`: no file; `None`: unknown), so an
-    /// unchanged state is not rewritten: every `profile.get {refresh}` used to cost two fsyncs and
-    /// flash wear (see `cargo bench --bench agent`, `upstream_call_ms`).
-    saved_profile: Option<String>,
-    saved_pending: Option<String>,
     status_cache: Option<StatusCache>,
 }
 
@@ -73,6 +70,25 @@ struct StatusCache {
     json: Arc<str>,
 }
 
+/// The persisted state at one moment, taken under the state lock and written after it is released.
+#[must_use = "write it with Agent::save once the state lock is released"]
+/// The last state written to disk: its sequence number and each file's content (`""`: no file;
+/// `None`: unknown), so an unchanged state is not rewritten: every `profile.get {refresh}` used to
+/// cost two fsyncs and flash wear (see `cargo bench --bench agent`, `upstream_call_ms`).
+#[derive(Default)]
+struct Saved {
+    seq: u64,
+    profile: Option<String>,
+    pending: Option<String>,
+}
+
+struct Snapshot {
+    seq: u64,
+    /// `None`: remove the profile file.
+    profile: Option<SavedProfile>,
+    pending: Option<Pending>,
+}
+
 pub struct Agent {
     cfg: RwLock<Arc<Config>>,
     store: Store,
@@ -84,6 +100,8 @@ pub struct Agent {
     wake: Condvar,
     events: OnceLock<Events>,
     providers: Mutex<Option<(Instant, Value)>>,
+    /// Serialises state file writes; what was last written.
+    saved: Mutex<Saved>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,19 +143,20 @@ impl Agent {
                 profiles,
                 next_poll: now,
                 generation: 0,
+                save_seq: 0,
                 stopping: false,
-                saved_profile: None,
-                saved_pending: None,
                 status_cache: None,
             }),
             wake: Condvar::new(),
             events: OnceLock::new(),
             providers: Mutex::new(None),
+            saved: Mutex::new(Saved::default()),
         };
         let mut g = lock(&agent.inner);
-        agent.persist(&mut g);
+        let snap = agent.snapshot(&mut g);
         g.generation += 1;
         drop(g);
+        agent.save(snap);
         agent
     }
 
@@ -195,36 +214,51 @@ impl Agent {
         json
     }
 
-    /// Persist and announce after a state change made under the lock.
-    fn changed(&self, g: &mut MutexGuard<'_, Inner>, before: &str) {
+    /// Announce a state change made under the lock; the returned snapshot must be written with
+    /// [`Agent::save`] after the lock is released (before the socket call answers).
+    fn changed(&self, g: &mut MutexGuard<'_, Inner>, before: &str) -> Snapshot {
         let status = g.state.status(now_ms());
-        self.persist(g);
         self.wake.notify_all();
         if json::to_string(&status) != before {
             if let Some(ev) = self.events.get() {
                 ev.publish(&protocol::notification("auth.changed", status));
             }
         }
+        self.snapshot(g)
     }
 
-    /// Write what changed since the last successful write (nothing when nothing changed).
-    fn persist(&self, g: &mut Inner) {
-        let saved = SavedProfile {
+    fn snapshot(&self, g: &mut Inner) -> Snapshot {
+        g.save_seq += 1;
+        let profile = (g.state.auth.is_some() || !g.profiles.is_empty()).then(|| SavedProfile {
             auth: g.state.auth.clone(),
             profiles: Value::Object(g.profiles.clone()),
-        };
-        let text = if saved.auth.is_none() && g.profiles.is_empty() {
-            String::new()
-        } else {
-            json::to_string(&saved)
-        };
-        if g.saved_profile.as_deref() != Some(text.as_str()) {
-            let r = if text.is_empty() {
-                self.store.remove(PROFILE_FILE)
-            } else {
-                self.store.write(PROFILE_FILE, &saved)
+        });
+        Snapshot {
+            seq: g.save_seq,
+            profile,
+            pending: g.state.pending.clone(),
+        }
+    }
+
+    /// Write a snapshot unless a newer one is already on disk, and only the files whose content
+    /// changed (a profile refresh that changes nothing costs no fsync: `cargo bench`). Runs without
+    /// the state lock: the fsyncs used to happen under it, so every `auth.status` waited for the
+    /// disk (hundreds of ms on a box's flash; found by tests/reliability.rs).
+    fn save(&self, snap: Snapshot) {
+        let mut saved = lock(&self.saved);
+        if snap.seq <= saved.seq {
+            return; // a later state, which includes this change, is already written
+        }
+        let text = snap
+            .profile
+            .as_ref()
+            .map_or_else(String::new, json::to_string);
+        if saved.profile.as_deref() != Some(text.as_str()) {
+            let r = match &snap.profile {
+                Some(p) => self.store.write(PROFILE_FILE, p),
+                None => self.store.remove(PROFILE_FILE),
             };
-            g.saved_profile = match r {
+            saved.profile = match r {
                 Ok(()) => Some(text),
                 Err(e) => {
                     log::error!("cannot save the profile: {e}");
@@ -232,17 +266,16 @@ impl Agent {
                 }
             };
         }
-        let text = g
-            .state
+        let text = snap
             .pending
             .as_ref()
             .map_or_else(String::new, json::to_string);
-        if g.saved_pending.as_deref() != Some(text.as_str()) {
-            let r = match &g.state.pending {
+        if saved.pending.as_deref() != Some(text.as_str()) {
+            let r = match &snap.pending {
                 Some(p) => self.store.write(PENDING_FILE, p),
                 None => self.store.remove(PENDING_FILE),
             };
-            g.saved_pending = match r {
+            saved.pending = match r {
                 Ok(()) => Some(text),
                 Err(e) => {
                     log::error!("cannot save the pending code: {e}");
@@ -250,6 +283,7 @@ impl Agent {
                 }
             };
         }
+        saved.seq = snap.seq;
     }
 
     /// Record the profiles the API returned and derive the authenticated state from them.
@@ -343,7 +377,9 @@ impl Agent {
                 g.state.pending = Some(pending);
                 g.generation += 1;
                 g.next_poll = now + self.poll_interval_ms();
-                self.changed(&mut g, &before);
+                let snap = self.changed(&mut g, &before);
+                drop(g);
+                self.save(snap);
             }
             ("authorize", _) => {
                 // Already entitled (authenticated, TempPass, degraded, SSO): fetch the profile so the
@@ -353,7 +389,9 @@ impl Agent {
                         let mut g = lock(&self.inner);
                         let before = json::to_string(&g.state.status(now_ms()));
                         self.apply_profiles(&mut g, &p, session.mvpd.as_deref(), false);
-                        self.changed(&mut g, &before);
+                        let snap = self.changed(&mut g, &before);
+                        drop(g);
+                        self.save(snap);
                     }
                     Err(e) => log::warn!("profile after an authorize answer: {e}"),
                 }
@@ -482,8 +520,10 @@ impl Agent {
             }
             g.state.auth = best;
         }
-        self.changed(&mut g, &before);
+        let snap = self.changed(&mut g, &before);
         let status = g.state.status(now);
+        drop(g);
+        self.save(snap);
         Ok(obj([("logouts", logouts.raw), ("status", status)]))
     }
 
@@ -509,7 +549,9 @@ impl Agent {
                     self.apply_profiles(&mut g, &fresh, Some(m), false);
                 }
             }
-            self.changed(&mut g, &before);
+            let snap = self.changed(&mut g, &before);
+            drop(g);
+            self.save(snap);
         }
         let g = lock(&self.inner);
         let now = now_ms();
@@ -620,7 +662,11 @@ impl Agent {
                     if g.state.expire(now) {
                         g.generation += 1;
                         log::info!("authentication state expired");
-                        self.changed(&mut g, &before);
+                        let snap = self.changed(&mut g, &before);
+                        drop(g);
+                        self.save(snap);
+                        g = lock(&self.inner);
+                        continue;
                     }
                     match g.state.next_wake(now, g.next_poll) {
                         Wake::PollNow => break,
@@ -660,7 +706,9 @@ impl Agent {
                         g.state.pending = None;
                         g.generation += 1;
                     }
-                    self.changed(&mut g, &before);
+                    let snap = self.changed(&mut g, &before);
+                    drop(g);
+                    self.save(snap);
                 }
                 Ok(_) => log::debug!("code {code}: not completed yet"),
                 Err(Some(PassError::Api { status, errors })) if dead_code(status, &errors) => {
@@ -668,7 +716,9 @@ impl Agent {
                     let before = json::to_string(&g.state.status(now));
                     g.state.pending = None;
                     g.generation += 1;
-                    self.changed(&mut g, &before);
+                    let snap = self.changed(&mut g, &before);
+                    drop(g);
+                    self.save(snap);
                 }
                 Err(Some(PassError::Throttled { retry_after_ms })) => {
                     g.next_poll = now + interval.max(retry_after_ms);
@@ -793,11 +843,14 @@ pub fn rpc_error(e: PassError) -> RpcError {
 impl Handler for Agent {
     fn call(&self, method: &str, params: Params, peer: &Peer) -> Result<Reply, RpcError> {
         log::debug!("call {method} from uid {} pid {}", peer.uid, peer.pid);
+        // One deadline for everything this socket call asks upstream (CONTRACT: a call answers
+        // within `pass.timeout_secs`, plus our own processing).
         if method == "auth.status" {
             params.finish()?;
             return Ok(Reply::Json(self.status_json()));
         }
-        self.dispatch(method, params).map(Reply::Value)
+        let deadline = Instant::now() + Duration::from_secs(self.config().pass.timeout_secs.max(1));
+        pass::api::within(deadline, || self.dispatch(method, params)).map(Reply::Value)
     }
 }
 

@@ -4,9 +4,12 @@
 //! - A started line must complete within `socket.line_timeout_secs` (slow or stalled writers are dropped); an
 //!   idle connection with nothing pending blocks in `read` with no timeout, so an idle daemon never
 //!   wakes up.
-//! - At most `max_connections` at once. A new client evicts the longest-idle connection that has no call
-//!   in flight and has been idle ≥ [`EVICT_AFTER`]; if there is none it gets a "busy" error. So idle
-//!   connections never lock out a new client for long.
+//! - At most `max_connections` at once, and at most half of them (see [`per_peer_limit`]) held by one
+//!   peer process, so one misbehaving app next to ours cannot take every slot. A new client evicts a
+//!   connection with no call in flight that has not sent a whole line within [`FIRST_LINE_GRACE`] of
+//!   connecting (half lines, slow writers, silent connects), else the longest-idle one idle ≥
+//!   [`EVICT_AFTER`] — one of its own when it is at its per-peer limit; if there is none it gets a
+//!   "busy" error. So idle or stalled connections never lock out a new client for long.
 //! - Responses are written by the reader in request order; notifications for subscribers go through a
 //!   bounded queue and a small writer thread, and a subscriber whose queue is full is dropped.
 
@@ -30,6 +33,11 @@ use crate::config::SocketConfig;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection idle this long may be closed to make room for a new client.
 pub const EVICT_AFTER: Duration = Duration::from_secs(1);
+/// A connection that has not sent one whole line this long after connecting may be closed to make room.
+/// Real clients write their request right after connecting; without this a burst of connections
+/// that never finish a line (tests/reliability.rs: 50 half lines) locked every client out for
+/// [`EVICT_AFTER`].
+pub const FIRST_LINE_GRACE: Duration = Duration::from_millis(100);
 /// Notifications queued for one subscriber before it is considered too slow and dropped.
 pub const SUBSCRIBER_QUEUE: usize = 64;
 const THREAD_STACK: usize = 256 * 1024;
@@ -68,6 +76,8 @@ struct Access {
 struct Conn {
     stream: UnixStream,
     activity: Arc<Activity>,
+    /// The peer process (SO_PEERCRED at accept).
+    pid: i32,
     subscriber: Option<SyncSender<Arc<str>>>,
 }
 
@@ -78,12 +88,16 @@ struct Activity {
     busy: AtomicBool,
     /// Milliseconds since `Shared::epoch`.
     last_active: AtomicU64,
+    /// At least one whole line was received.
+    used: AtomicBool,
 }
 
 impl Activity {
+    /// A whole line was received (and answered): the connection is in use.
     fn touch(&self, shared: &Shared) {
         self.last_active
             .store(shared.elapsed_ms(), Ordering::Relaxed);
+        self.used.store(true, Ordering::Relaxed);
     }
 
     fn set_busy(&self, shared: &Shared, busy: bool) {
@@ -103,11 +117,50 @@ struct Shared {
     line_deadline: Duration,
     /// Origin of `Activity::last_active`.
     epoch: Instant,
+    /// Refusal warnings, rate-limited: a connection flood must not become a log flood.
+    refused_busy: Mutex<LogLimit>,
+    refused_peer: Mutex<LogLimit>,
 }
 
 impl Shared {
     fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// How often a kind of refusal is logged at most; the ones in between are counted and reported
+/// with the next line. (Before, every refused connection logged a line: a flood of 1,000 connects
+/// wrote 1,000 lines, and formatting them slowed the accept loop enough to delay every client behind
+/// it by ~1 s — tests/reliability.rs.)
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    /// `Some(n)` when a line is due now (`n` refusals were not logged since the last one).
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        let due = match self.last {
+            None => true,
+            Some(t) => now.duration_since(t) >= REFUSAL_LOG_EVERY,
+        };
+        if !due {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+fn also(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} more refused since the last report)")
     }
 }
 
@@ -240,6 +293,8 @@ impl Server {
             max_connections: cfg.max_connections,
             line_deadline: Duration::from_secs(cfg.line_timeout_secs),
             epoch: Instant::now(),
+            refused_busy: Mutex::new(LogLimit::default()),
+            refused_peer: Mutex::new(LogLimit::default()),
         });
         Ok(Server {
             listener,
@@ -305,26 +360,40 @@ impl Server {
         };
         let access = lock(&self.shared.access).clone();
         if !peer.allowed(&access.uids, &access.gids) {
-            log::warn!(
-                "refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids",
-                peer.pid,
-                peer.uid,
-                peer.gid
-            );
+            if let Some(n) = lock(&self.shared.refused_peer).due(Instant::now()) {
+                log::warn!(
+                    "refusing peer pid {} uid {} gid {}: not in allowed_uids/allowed_gids{}",
+                    peer.pid,
+                    peer.uid,
+                    peer.gid,
+                    also(n)
+                );
+            }
             refuse(stream, FORBIDDEN, "peer not allowed");
             return;
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let activity = {
             let mut conns = lock(&self.shared.conns);
-            if conns.len() >= self.shared.max_connections
-                && !evict_one(&mut conns, self.shared.elapsed_ms())
-            {
+            let max = self.shared.max_connections;
+            let now_ms = self.shared.elapsed_ms();
+            let held = conns.values().filter(|c| c.pid == peer.pid).count();
+            // A peer at its limit can only replace one of its own connections (before this, one
+            // process flooding the socket locked every other app out: tests/reliability.rs).
+            let room = if held >= per_peer_limit(max) {
+                evict_one(&mut conns, now_ms, Some(peer.pid))
+            } else {
+                conns.len() < max || evict_one(&mut conns, now_ms, None)
+            };
+            if !room {
                 drop(conns);
-                log::warn!(
-                    "refusing connection: {} connections busy",
-                    self.shared.max_connections
-                );
+                if let Some(n) = lock(&self.shared.refused_busy).due(Instant::now()) {
+                    log::warn!(
+                        "refusing connection from pid {}: {held} of its own, {max} in all{}",
+                        peer.pid,
+                        also(n)
+                    );
+                }
                 refuse(stream, BUSY, "server busy: too many connections");
                 return;
             }
@@ -334,12 +403,14 @@ impl Server {
             let activity = Arc::new(Activity {
                 busy: AtomicBool::new(false),
                 last_active: AtomicU64::new(self.shared.elapsed_ms()),
+                used: AtomicBool::new(false),
             });
             conns.insert(
                 id,
                 Conn {
                     stream: handle,
                     activity: activity.clone(),
+                    pid: peer.pid,
                     subscriber: None,
                 },
             );
@@ -378,15 +449,27 @@ fn refuse(mut stream: UnixStream, code: i64, message: &str) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-fn evict_one(conns: &mut HashMap<u64, Conn>, now_ms: u64) -> bool {
-    let idle_ms = u64::try_from(EVICT_AFTER.as_millis()).unwrap_or(u64::MAX);
+/// Most connections one peer process may hold: half of `max_connections` (at least 1).
+pub fn per_peer_limit(max_connections: usize) -> usize {
+    (max_connections / 2).max(1)
+}
+
+/// Close one evictable connection (of peer `pid` only, when given) to make room: not busy, and idle
+/// ≥ EVICT_AFTER, or never used and idle ≥ FIRST_LINE_GRACE.
+fn evict_one(conns: &mut HashMap<u64, Conn>, now_ms: u64, pid: Option<i32>) -> bool {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let last = |c: &Conn| c.activity.last_active.load(Ordering::Relaxed);
+    let used = |c: &Conn| c.activity.used.load(Ordering::Relaxed);
     let victim = conns
         .iter()
         .filter(|(_, c)| {
-            !c.activity.busy.load(Ordering::Relaxed) && now_ms.saturating_sub(last(c)) >= idle_ms
+            let idle = now_ms.saturating_sub(last(c));
+            (pid.is_none() || pid == Some(c.pid))
+                && !c.activity.busy.load(Ordering::Relaxed)
+                && (idle >= ms(EVICT_AFTER) || (!used(c) && idle >= ms(FIRST_LINE_GRACE)))
         })
-        .min_by_key(|(_, c)| (c.subscriber.is_some(), last(c)))
+        // Never-used connections first, then non-subscribers, each longest idle first.
+        .min_by_key(|(_, c)| (used(c), c.subscriber.is_some(), last(c)))
         .map(|(id, _)| *id);
     match victim.and_then(|id| conns.remove(&id).map(|c| (id, c))) {
         Some((id, c)) => {
@@ -612,10 +695,12 @@ mod tests {
         let activity = Arc::new(Activity {
             busy: AtomicBool::new(busy),
             last_active: AtomicU64::new(last_active),
+            used: AtomicBool::new(true),
         });
         let c = Conn {
             stream: ours,
             activity,
+            pid: 7,
             subscriber,
         };
         (c, theirs)
@@ -639,18 +724,39 @@ mod tests {
             conns.insert(id, c);
             peers.push(peer);
         }
-        assert!(evict_one(&mut conns, now));
+        assert!(evict_one(&mut conns, now, None));
         assert!(!conns.contains_key(&4));
-        assert!(evict_one(&mut conns, now));
+        assert!(evict_one(&mut conns, now, None));
         assert!(!conns.contains_key(&3));
-        assert!(evict_one(&mut conns, now));
+        assert!(evict_one(&mut conns, now, None));
         assert!(!conns.contains_key(&5));
         // Left: the busy one and the recently active one.
-        assert!(!evict_one(&mut conns, now));
+        assert!(!evict_one(&mut conns, now, None));
         assert_eq!(conns.len(), 2);
         // The record is what the connection's thread updates.
         conns[&2].activity.last_active.store(0, Ordering::Relaxed);
-        assert!(evict_one(&mut conns, now));
+        assert!(evict_one(&mut conns, now, None));
         assert!(!conns.contains_key(&2));
+    }
+
+    #[test]
+    fn refusal_logs_are_rate_limited_and_counted() {
+        let mut l = LogLimit::default();
+        let t0 = Instant::now();
+        assert_eq!(l.due(t0), Some(0), "the first one is logged");
+        for _ in 0..999 {
+            assert_eq!(l.due(t0 + Duration::from_secs(1)), None);
+        }
+        assert_eq!(l.due(t0 + REFUSAL_LOG_EVERY), Some(999));
+        assert_eq!(l.due(t0 + REFUSAL_LOG_EVERY), None);
+        assert_eq!(also(0), "");
+        assert_eq!(also(3), " (3 more refused since the last report)");
+    }
+
+    #[test]
+    fn one_peer_gets_half_the_slots() {
+        assert_eq!(per_peer_limit(32), 16);
+        assert_eq!(per_peer_limit(3), 1);
+        assert_eq!(per_peer_limit(1), 1);
     }
 }

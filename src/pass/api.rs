@@ -27,6 +27,22 @@ use super::tls::WallClock;
 use crate::config::PassConfig;
 use crate::store::Store;
 
+thread_local! {
+    /// The deadline of the socket call this thread is serving, if any (see [`within`]).
+    static OUTER_DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with every API call it makes on this thread finishing by `deadline` (each call still
+/// keeps its own `timeout_secs` too). One socket call can make several API calls (a session answer
+/// followed by a profile fetch, auto-resumes); without this each had its own timeout and the socket
+/// call could take a multiple of it (found by tests/reliability.rs).
+pub fn within<T>(deadline: Instant, f: impl FnOnce() -> T) -> T {
+    let before = OUTER_DEADLINE.with(|d| d.replace(Some(deadline)));
+    let out = f();
+    OUTER_DEADLINE.with(|d| d.set(before));
+    out
+}
+
 /// Retries of one call for action `retry` / GET transport failures.
 const MAX_RETRIES: u32 = 2;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
@@ -342,7 +358,10 @@ impl Client {
     }
 
     fn call(&self, c: Call) -> Result<Value, PassError> {
-        let deadline = Instant::now() + self.timeout;
+        let own = Instant::now() + self.timeout;
+        let deadline = OUTER_DEADLINE
+            .with(|d| d.get())
+            .map_or(own, |outer| outer.min(own));
         let mut url = format!(
             "{}/api/v2/{}{}",
             self.base_url,

@@ -78,6 +78,10 @@ pub struct Daemon {
     notify: UnixDatagram,
     notify_path: PathBuf,
     pub log: Arc<Mutex<String>>,
+    /// Extra environment of the daemon process (per daemon: tests run in parallel threads).
+    pub env: Vec<(String, String)>,
+    /// A command the daemon is run under (e.g. `faketime …`); empty: run it directly.
+    pub runner: Vec<String>,
 }
 
 pub struct DaemonOpts {
@@ -130,7 +134,7 @@ impl Daemon {
         std::fs::write(&config, text).unwrap();
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).unwrap();
-        let d = Daemon {
+        Daemon {
             dir,
             config,
             socket,
@@ -139,18 +143,21 @@ impl Daemon {
             notify,
             notify_path,
             log: Arc::new(Mutex::new(String::new())),
-        };
-        d.with_env(opts.env)
-    }
-
-    fn with_env(self, env: Vec<(String, String)>) -> Daemon {
-        *ENV.lock().unwrap() = env;
-        self
+            env: opts.env,
+            runner: Vec::new(),
+        }
     }
 
     /// Start the daemon and wait for READY=1.
     pub fn start(&mut self) {
-        let mut cmd = tvauth_cmd();
+        let mut cmd = match self.runner.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => tvauth_cmd(),
+        };
         cmd.arg("daemon")
             .arg("--config")
             .arg(&self.config)
@@ -159,7 +166,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in ENV.lock().unwrap().iter() {
+        for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn tvauth daemon");
@@ -243,19 +250,40 @@ impl Daemon {
 
     /// SIGTERM and wait; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
+        let pid = self.daemon_pid()?;
         let mut child = self.child.take()?;
-        // SAFETY: kill(2) with a pid we spawned.
+        // SAFETY: kill(2) with a pid we spawned (or our wrapper's child).
         unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
+            libc::kill(pid as i32, libc::SIGTERM);
         }
         wait_timeout(&mut child, Duration::from_secs(30 * slow() as u64))
     }
 
     pub fn kill9(&mut self) {
+        if !self.runner.is_empty() {
+            // Killing the wrapper (faketime, strace) would leave the daemon running.
+            if let Some(pid) = self.daemon_pid() {
+                // SAFETY: kill(2) with our wrapper's child.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The daemon's own pid: the child's, or under a wrapper the socket peer's.
+    fn daemon_pid(&self) -> Option<u32> {
+        let child = self.child.as_ref()?.id();
+        if self.runner.is_empty() {
+            return Some(child);
+        }
+        let s = UnixStream::connect(&self.socket).ok()?;
+        let pid = tvauth::ipc::peer::Peer::of(&s).ok()?.pid;
+        u32::try_from(pid).ok().filter(|&p| p > 0).or(Some(child))
     }
 
     pub fn log_text(&self) -> String {
@@ -279,8 +307,6 @@ impl Drop for Daemon {
         self.kill9();
     }
 }
-
-static ENV: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
 pub fn wait_timeout(child: &mut Child, within: Duration) -> Option<i32> {
     let deadline = Instant::now() + within;
