@@ -1048,9 +1048,14 @@ fn socket_abuse_keeps_good_clients_served() {
     let g = good.lock().unwrap();
     assert!(g.failures.is_empty(), "good clients: {:?}", g.failures);
     assert!(g.calls > 20, "good clients made {} calls", g.calls);
+    // A leak grows with the requests; a one-time step (a buffer or arena reaching its working size
+    // under a loaded machine) plateaus. So: bounded overall, and no growth across the second half.
     let grew = rss_max.saturating_sub(rss_warm);
+    let half = rss_series.len() / 2;
+    let first = rss_series[..half].iter().copied().max().unwrap_or(rss_warm);
+    let last = rss_series[half..].iter().copied().max().unwrap_or(rss_warm);
     assert!(
-        grew <= 2048,
+        grew <= 4096 && last <= first + 1024,
         "VmRSS grew {grew} KiB over {total} malformed requests (warm-up max {rss_warm} KiB, then {rss_series:?})"
     );
     assert_eq!(d.stop(), Some(0));
