@@ -401,6 +401,21 @@ impl Agent {
         Ok(session.to_json(full_url))
     }
 
+    /// The `mvpd` the caller gave, else the authenticated one.
+    fn mvpd_or_authenticated(&self, given: Option<String>) -> Result<String, RpcError> {
+        given
+            .or_else(|| {
+                lock(&self.inner)
+                    .state
+                    .auth
+                    .as_ref()
+                    .map(|a| a.mvpd.clone())
+            })
+            .ok_or_else(|| {
+                RpcError::invalid_params("invalid params: not authenticated; give `mvpd`")
+            })
+    }
+
     fn poll_interval_ms(&self) -> u64 {
         self.config().pass.poll_interval_secs * 1000
     }
@@ -482,20 +497,7 @@ impl Agent {
     fn logout(&self, mut p: Params) -> Result<Value, RpcError> {
         let mvpd = p.opt_str("mvpd")?;
         p.finish()?;
-        let mvpd = match mvpd.or_else(|| {
-            lock(&self.inner)
-                .state
-                .auth
-                .as_ref()
-                .map(|a| a.mvpd.clone())
-        }) {
-            Some(m) => m,
-            None => {
-                return Err(RpcError::invalid_params(
-                    "invalid params: not authenticated; give `mvpd`",
-                ));
-            }
-        };
+        let mvpd = self.mvpd_or_authenticated(mvpd)?;
         let client = self.client()?;
         let redirect = self.config().pass.redirect_url.clone();
         let logouts = client.logout(&mvpd, &redirect).map_err(rpc_error)?;
@@ -581,20 +583,7 @@ impl Agent {
         let resources = p.req_str_list("resources", MAX_RESOURCES)?;
         let mvpd = p.opt_str("mvpd")?;
         p.finish()?;
-        let mvpd = match mvpd.or_else(|| {
-            lock(&self.inner)
-                .state
-                .auth
-                .as_ref()
-                .map(|a| a.mvpd.clone())
-        }) {
-            Some(m) => m,
-            None => {
-                return Err(RpcError::invalid_params(
-                    "invalid params: not authenticated; give `mvpd`",
-                ));
-            }
-        };
+        let mvpd = self.mvpd_or_authenticated(mvpd)?;
         let client = self.client()?;
         let d = if pre {
             client.preauthorize(&mvpd, &resources)
