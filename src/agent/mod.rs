@@ -733,12 +733,10 @@ fn dead_code(status: u16, errors: &[pass::EnhancedError]) -> bool {
     }) || (status == 400 && errors.is_empty())
 }
 
+/// A cached profile's `notAfter` (ms), parsed as leniently as the API client parses it; 0 if unusable.
 fn profile_not_after(v: &Value) -> u64 {
-    let Value::Object(o) = v else { return 0 };
-    match o.get("notAfter") {
-        Some(Value::Number(json::Number::U64(n))) => *n,
-        Some(Value::Number(json::Number::F64(f))) if *f > 0.0 => *f as u64,
-        Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+    match v {
+        Value::Object(o) => pass::model::int_field(o, "notAfter").unwrap_or(0),
         _ => 0,
     }
 }
