@@ -4,8 +4,12 @@
 #
 #   cross/debian.sh <target> [build|test|package]      (default: build)
 #
+# package: a .deb for the gnu targets (cargo-deb); a tarball of the same files for the static musl
+# ones (target/musl/tvauth-<version>-<target>.tar.gz, with the OpenWrt init script as well).
+#
 # targets: aarch64-unknown-linux-gnu  armv7-unknown-linux-gnueabihf  x86_64-unknown-linux-gnu
-#          aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf (need a rustup musl std; see README)
+#          aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf (static; rustup 1.85.0 + musl std,
+#                                                                     installed on first use)
 #
 # Idempotent: the apt step only runs when a pinned package is missing, and then fails loudly if the
 # mirror cannot provide it. Exit status: 0 ok, 2 usage, 3 toolchain/packages unavailable, else the
@@ -43,7 +47,6 @@ target=$1
 action=${2:-build}
 shift $(($# >= 2 ? 2 : 1))
 case $action in build | test | package) ;; *) usage ;; esac
-case $target:$action in *-musl*:package) die 2 ".deb packages are built for the gnu targets only" ;; esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -145,21 +148,20 @@ if [ "$libc" = gnu ]; then
     export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
     [ -d "/usr/lib/rustlib/$target/lib" ] || die 3 "no Debian std for $target in /usr/lib/rustlib"
 else
-    # Debian ships no musl std. Use a rustup toolchain that has the target installed,
-    # preferring 1.85.0 (the MSRV). `rustup target add` needs the Rust download server.
+    # Debian ships no musl std: use rustup's 1.85.0 (the MSRV) with the target's std, installing
+    # it when missing (Rust's download server, with retries; fails loudly, never skips).
+    # TVAUTH_MUSL_TOOLCHAIN names another already-installed toolchain to use instead.
     command -v rustup >/dev/null || die 3 "musl needs rustup (Debian has no musl std); see cross/README.md"
-    tc=
-    for cand in ${TVAUTH_MUSL_TOOLCHAIN:-} 1.85.0 $(rustup toolchain list | awk '{print $1}'); do
-        if rustup target list --installed --toolchain "$cand" 2>/dev/null | grep -qx "$target"; then
-            tc=$cand
-            break
-        fi
-    done
-    [ -n "$tc" ] || die 3 "no rustup toolchain has the $target std installed.
-    Debian's rustc-web ships no musl standard library, so musl builds need rustup:
-        rustup toolchain install 1.85.0 --profile minimal
-        rustup target add --toolchain 1.85.0 $target
-    (needs the Rust download server; not reachable from this machine). Then re-run."
+    tc=${TVAUTH_MUSL_TOOLCHAIN:-1.85.0}
+    if ! rustup target list --installed --toolchain "$tc" 2>/dev/null | grep -qx "$target"; then
+        [ -z "${TVAUTH_MUSL_TOOLCHAIN:-}" ] || die 3 "toolchain $tc has no $target std installed"
+        log "installing rustup toolchain $tc with the $target std"
+        retry 3 rustup toolchain install "$tc" --profile minimal --target "$target" ||
+            die 3 "cannot install rustup toolchain $tc with the $target std (Rust download server
+    unreachable?). NOT skipping: fix the network and re-run."
+        rustup target list --installed --toolchain "$tc" | grep -qx "$target" ||
+            die 3 "rustup toolchain $tc still lacks the $target std"
+    fi
     RUSTC=$(rustup which --toolchain "$tc" rustc)
     RUSTDOC=$(rustup which --toolchain "$tc" rustdoc)
     export RUSTC RUSTDOC
@@ -199,6 +201,28 @@ test)
     log "tests passed for $target in $((SECONDS - start)) s"
     ;;
 package)
+    if [ "$libc" = musl ]; then
+        # Static binaries go to boxes without dpkg (OpenWrt, busybox/Yocto images): a tarball laid
+        # out like the .deb, to unpack at / (or into an image's rootfs).
+        cargo build --release "${cargo_args[@]}" "$@"
+        out=${CARGO_TARGET_DIR:-target}/musl
+        stage=$out/stage-$target
+        rm -rf "$stage"
+        install -Dm755 "${CARGO_TARGET_DIR:-target}/$target/release/tvauth" "$stage/usr/bin/tvauth"
+        install -Dm644 packaging/tvauth.toml "$stage/etc/tvauth/tvauth.toml"
+        install -Dm644 packaging/tvauth.service "$stage/usr/lib/systemd/system/tvauth.service"
+        install -Dm644 packaging/tvauth.sysusers "$stage/usr/lib/sysusers.d/tvauth.conf"
+        install -Dm755 packaging/openwrt/tvauth.init "$stage/etc/init.d/tvauth"
+        install -Dm644 packaging/README.md "$stage/usr/share/doc/tvauth/README.md"
+        version=$(awk -F'"' '/^version *=/ { print $2; exit }' Cargo.toml)
+        tgz=$out/tvauth-$version-$target.tar.gz
+        tar --owner=0 --group=0 --sort=name --mtime=@"${SOURCE_DATE_EPOCH:-0}" -C "$stage" \
+            -czf "$tgz" etc usr
+        rm -rf "$stage"
+        log "package: $tgz ($(stat -c %s "$tgz") bytes) in $((SECONDS - start)) s"
+        echo "$tgz"
+        exit 0
+    fi
     tools=${TVAUTH_TOOLS:-$HOME/.cache/tvauth-tools}
     if ! "$tools/bin/cargo-deb" --version 2>/dev/null | grep -q " $CARGO_DEB_V\$"; then
         log "installing cargo-deb $CARGO_DEB_V into $tools (host tool, default toolchain)"

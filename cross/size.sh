@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Release-binary size report against the budgets (stripped; gnu targets, Debian rustc 1.85):
-#   aarch64-unknown-linux-gnu      <= 2.0 MiB
-#   armv7-unknown-linux-gnueabihf  <= 1.7 MiB
+# Release-binary size report against the budgets (stripped; gnu targets with Debian rustc 1.85,
+# static musl ones with rustup 1.85.0; see cross/debian.sh):
+#   aarch64-unknown-linux-gnu      <= 2.0 MiB    aarch64-unknown-linux-musl      <= 2.0 MiB
+#   armv7-unknown-linux-gnueabihf  <= 1.7 MiB    armv7-unknown-linux-musleabihf  <= 1.7 MiB
 #   x86_64-unknown-linux-gnu       (reported, no budget)
 #
 #   cross/size.sh [--no-build] [--top N] [TARGET...]
@@ -33,7 +34,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ ${#targets[@]} -gt 0 ] ||
-    targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf x86_64-unknown-linux-gnu)
+    targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl
+        armv7-unknown-linux-musleabihf x86_64-unknown-linux-gnu)
 
 budget_of() { # bytes; 0 = none
     case $1 in
@@ -93,7 +95,8 @@ for t in "${targets[@]}"; do
                 >"$syms"
         echo
         echo "== $t: top $top symbols (bytes)"
-        sort -rn "$syms" | head -n "$top" | awk -F'\t' '{ printf "%8d  %s\n", $1, substr($2, 1, 120) }'
+        # (`|| true`: head closing the pipe early is a SIGPIPE for sort, fatal under pipefail)
+        sort -rn "$syms" | head -n "$top" | awk -F'\t' '{ printf "%8d  %s\n", $1, substr($2, 1, 120) }' || true
         echo
         echo "== $t: size per crate (first path segment of the symbol; [other] = C/asm/unmangled)"
         # `<T as core::fmt::Display>::fmt`: the impl's type has no path, so charge the trait's crate.
@@ -109,7 +112,7 @@ for t in "${targets[@]}"; do
                 sum[c] += $1; total += $1
             }
             END { for (c in sum) printf "%8d  %5.1f%%  %s\n", sum[c], 100 * sum[c] / total, c }' "$syms" |
-            sort -rn | head -n 25
+            sort -rn | head -n 25 || true
         rm -f "$syms"
     fi
 done

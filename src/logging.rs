@@ -2,10 +2,15 @@
 //! line per record prefixed with the syslog priority (`<3>` error … `<7>` debug/trace) and no timestamp,
 //! so journald records the level and its own time.
 //!
+//! Every message is cleaned of control characters first: error messages quote strings from the
+//! upstream API and the box, and a hostile `\n<0>…` or terminal escape must not forge a journal
+//! entry or repaint a terminal.
+//!
 //! Other crates (ureq, rustls) are capped at `info` whatever the configured level: their debug/trace
 //! output includes request details we do not want in a journal next to credentials. Our own code never
 //! formats a secret (see [`crate::secret::Secret`]).
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -51,7 +56,18 @@ impl Log for Logger {
                     journal_line(record.level(), record.target(), &record.args().to_string());
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
-            Sink::Plain(inner) => inner.log(record),
+            Sink::Plain(inner) => {
+                let msg = record.args().to_string();
+                match clean(&msg) {
+                    Cow::Borrowed(_) => inner.log(record),
+                    Cow::Owned(m) => inner.log(
+                        &Record::builder()
+                            .metadata(record.metadata().clone())
+                            .args(format_args!("{m}"))
+                            .build(),
+                    ),
+                }
+            }
         }
     }
 
@@ -60,7 +76,25 @@ impl Log for Logger {
     }
 }
 
-/// `<N>target: message\n`, with embedded newlines flattened so one record stays one journal entry.
+/// `msg` with newlines flattened to ` | ` (one record stays one line) and every other control
+/// character but tab escaped (`\r`, `\u{1b}`).
+fn clean(msg: &str) -> Cow<'_, str> {
+    if !msg.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(msg);
+    }
+    let mut out = String::with_capacity(msg.len() + 8);
+    for c in msg.chars() {
+        match c {
+            '\n' => out.push_str(" | "),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `<N>target: message\n`, the message [`clean`]ed so one record stays one journal entry.
 fn journal_line(level: Level, target: &str, msg: &str) -> String {
     let prio = match level {
         Level::Error => 3,
@@ -69,7 +103,7 @@ fn journal_line(level: Level, target: &str, msg: &str) -> String {
         Level::Debug | Level::Trace => 7,
     };
     let target = target.strip_prefix("tvauth::").unwrap_or(target);
-    format!("<{prio}>{target}: {}\n", msg.replace('\n', " | "))
+    format!("<{prio}>{target}: {}\n", clean(msg))
 }
 
 /// Install the process logger once. Later calls only change the level (SIGHUP reload).
@@ -118,6 +152,21 @@ mod tests {
             journal_line(Level::Trace, "tvauth::pass", "x"),
             "<7>pass: x\n"
         );
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_entries() {
+        // An upstream error code carrying a fake journal entry and a terminal escape.
+        assert_eq!(
+            journal_line(
+                Level::Warn,
+                "tvauth::pass",
+                "api error 400: x\n<0>forged\r\x1b[2J"
+            ),
+            "<4>pass: api error 400: x | <0>forged\\r\\u{1b}[2J\n"
+        );
+        assert!(matches!(clean("plain\ttext é"), Cow::Borrowed(_)));
+        assert_eq!(clean("a\u{7f}b\u{85}c"), "a\\u{7f}b\\u{85}c");
     }
 
     #[test]

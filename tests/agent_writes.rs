@@ -28,12 +28,17 @@ fn unchanged_profiles_are_not_rewritten_and_changed_ones_are() {
         .call("session.create", r#"{"mvpd":"Cablevision"}"#)
         .unwrap();
     assert!(emu.complete_code(&s(&session, "code"), "Cablevision"));
+    // The poller publishes the new state first and writes the files right after, outside the
+    // state lock; so wait for the files too (under qemu the gap is visible).
+    let profile = d.state.join("profile");
     let authenticated = wait_until(Duration::from_secs(20 * slow() as u64), || {
         let st = d.call("auth.status", "").unwrap();
-        s(&st, "state") == "authenticated" && !has(&st, "pending")
+        s(&st, "state") == "authenticated"
+            && !has(&st, "pending")
+            && profile.exists()
+            && !d.state.join("pending").exists()
     });
     assert!(authenticated, "log:\n{}", d.log_text());
-    let profile = d.state.join("profile");
     let inode = || std::fs::metadata(&profile).map(|m| m.ino()).ok();
     let before = inode();
     assert!(before.is_some(), "no profile file after sign-in");
