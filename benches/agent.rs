@@ -1,7 +1,7 @@
 //! `cargo bench --bench agent`: how frugal and fast the real `tvauth daemon` is, side by side with
 //! the floors it is compared to, in one run (issue 6). Prints a table (plus notes on where the CPU
 //! and memory go) and writes every figure to `<target dir>/bench/agent.json`, a flat object of
-//! numbers. Takes about 30 s.
+//! numbers. Takes 30–60 s depending on the machine.
 //!
 //! - The daemon is the release binary cargo builds for this bench (`CARGO_BIN_EXE_tvauth`, i.e.
 //!   `target/release/tvauth`: the bench profile inherits `release`, and cargo builds the binary with

@@ -234,6 +234,21 @@ package)
     out=${CARGO_TARGET_DIR:-target}/debian
     deb=$("$tools/bin/cargo-deb" --no-build --no-strip --target "$target" --output "$out/" "$@" | tail -n1)
     [ -f "$deb" ] || die 1 "cargo-deb did not produce a package"
+    # dpkg-shlibdeps derives the libc6 floor from versioned *symbols*; a DT_RELR binary (build.rs,
+    # x86_64) also needs the symbol-less version GLIBC_ABI_DT_RELR (glibc 2.36), which it misses:
+    # without this the package would install on glibc 2.34/2.35 and the binary would not start.
+    bin=${CARGO_TARGET_DIR:-target}/$target/release/tvauth
+    if objdump -p "$bin" | grep GLIBC_ABI_DT_RELR >/dev/null; then
+        fix=$(mktemp -d)
+        chmod 755 "$fix"
+        dpkg-deb -R "$deb" "$fix"
+        sed -i -E 's/(^Depends:.*)libc6 \(>= 2\.3[0-5]\)/\1libc6 (>= 2.36)/' "$fix/DEBIAN/control"
+        grep -q '^Depends:.*libc6 (>= 2.36)' "$fix/DEBIAN/control" ||
+            die 1 "cannot raise the libc6 floor to 2.36 in $deb: $(grep '^Depends' "$fix/DEBIAN/control")"
+        dpkg-deb --root-owner-group -Zxz -b "$fix" "$deb" >/dev/null
+        rm -rf "$fix"
+        log "Depends raised to libc6 (>= 2.36): the binary uses DT_RELR"
+    fi
     log "package: $deb ($(stat -c %s "$deb") bytes) in $((SECONDS - start)) s"
     echo "$deb"
     ;;
