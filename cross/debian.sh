@@ -185,11 +185,11 @@ fi
 log "$action $target with $($RUSTC -V)"
 
 cargo_args=(--locked --target "$target")
+bin=${CARGO_TARGET_DIR:-target}/$target/release/tvauth # what `build` and `package` produce
 start=$SECONDS
 case $action in
 build)
     cargo build --release "${cargo_args[@]}" "$@"
-    bin=${CARGO_TARGET_DIR:-target}/$target/release/tvauth
     log "built $bin ($(stat -c %s "$bin") bytes) in $((SECONDS - start)) s"
     ;;
 test)
@@ -208,7 +208,7 @@ package)
         out=${CARGO_TARGET_DIR:-target}/musl
         stage=$out/stage-$target
         rm -rf "$stage"
-        install -Dm755 "${CARGO_TARGET_DIR:-target}/$target/release/tvauth" "$stage/usr/bin/tvauth"
+        install -Dm755 "$bin" "$stage/usr/bin/tvauth"
         install -Dm644 packaging/tvauth.toml "$stage/etc/tvauth/tvauth.toml"
         install -Dm644 packaging/tvauth.service "$stage/usr/lib/systemd/system/tvauth.service"
         install -Dm644 packaging/tvauth.sysusers "$stage/usr/lib/sysusers.d/tvauth.conf"
@@ -237,7 +237,6 @@ package)
     # dpkg-shlibdeps derives the libc6 floor from versioned *symbols*; a DT_RELR binary (build.rs,
     # x86_64) also needs the symbol-less version GLIBC_ABI_DT_RELR (glibc 2.36), which it misses:
     # without this the package would install on glibc 2.34/2.35 and the binary would not start.
-    bin=${CARGO_TARGET_DIR:-target}/$target/release/tvauth
     if objdump -p "$bin" | grep GLIBC_ABI_DT_RELR >/dev/null; then
         fix=$(mktemp -d)
         chmod 755 "$fix"

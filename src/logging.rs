@@ -57,16 +57,15 @@ impl Log for Logger {
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
             Sink::Plain(inner) => {
+                // Formatted once here, then handed on cleaned (simplelog shows level and target,
+                // which the metadata carries; locations are off).
                 let msg = record.args().to_string();
-                match clean(&msg) {
-                    Cow::Borrowed(_) => inner.log(record),
-                    Cow::Owned(m) => inner.log(
-                        &Record::builder()
-                            .metadata(record.metadata().clone())
-                            .args(format_args!("{m}"))
-                            .build(),
-                    ),
-                }
+                inner.log(
+                    &Record::builder()
+                        .metadata(record.metadata().clone())
+                        .args(format_args!("{}", clean(&msg)))
+                        .build(),
+                );
             }
         }
     }

@@ -469,7 +469,7 @@ fn killed_writer_leaves_old_or_new_never_torn() {
     let mut mid_write = 0;
     let mut generations = 0;
     for k in 0..kills {
-        let mut child = this_test_binary()
+        let mut child = target_cmd(std::env::current_exe().unwrap())
             .args([
                 "atomic_write_child_process",
                 "--exact",
@@ -949,7 +949,7 @@ fn socket_abuse_keeps_good_clients_served() {
     // The abusive app runs as another process for a while; the good clients run throughout.
     let abuse_secs = if long() { 120 } else { 8 };
     let t_start = Instant::now();
-    let abuser = this_test_binary()
+    let abuser = target_cmd(std::env::current_exe().unwrap())
         .args([
             "socket_abuser_child_process",
             "--exact",
@@ -1972,20 +1972,6 @@ fn atomic_write_syscalls_are_power_cut_safe() {
         "only {complete} complete writes traced:\n{text}"
     );
     eprintln!("FIGURES syscall_order: writes_traced={complete} violations=0");
-}
-
-/// A command re-running this test binary (for child-process roles): through `TVAUTH_TEST_RUNNER`
-/// when cross testing, since the binary is then foreign to the host kernel (no binfmt_misc needed).
-fn this_test_binary() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    match std::env::var("TVAUTH_TEST_RUNNER") {
-        Ok(runner) if !runner.is_empty() => {
-            let mut c = Command::new(runner);
-            c.arg(exe);
-            c
-        }
-        _ => Command::new(exe),
-    }
 }
 
 /// Under cross testing (`TVAUTH_TEST_RUNNER=qemu-…`) the host-level measurements of a few tests

@@ -19,16 +19,23 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tvauth");
 
 /// A command for the tvauth binary, through `TVAUTH_TEST_RUNNER` when cross testing.
 pub fn tvauth_cmd() -> Command {
+    target_cmd(BIN)
+}
+
+/// A command for any target-architecture program (the tvauth binary, or a test binary re-run for
+/// a child-process role): through `TVAUTH_TEST_RUNNER` when cross testing, since the program is
+/// then foreign to the host kernel and there is no binfmt_misc.
+pub fn target_cmd(program: impl AsRef<std::ffi::OsStr>) -> Command {
     match std::env::var("TVAUTH_TEST_RUNNER")
         .ok()
         .filter(|r| !r.is_empty())
     {
         Some(runner) => {
             let mut c = Command::new(runner);
-            c.arg(BIN);
+            c.arg(program);
             c
         }
-        None => Command::new(BIN),
+        None => Command::new(program),
     }
 }
 
