@@ -839,6 +839,14 @@ impl Handler for Agent {
         let deadline = Instant::now() + Duration::from_secs(self.config().pass.timeout_secs.max(1));
         pass::api::within(deadline, || self.dispatch(method, params)).map(Reply::Value)
     }
+
+    /// Answered from memory: the agent's state, device facts and identity are loaded at start.
+    fn is_quick(&self, method: &str) -> bool {
+        matches!(
+            method,
+            "auth.status" | "agent.version" | "device.info" | "device.identifier"
+        )
+    }
 }
 
 impl Agent {

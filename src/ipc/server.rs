@@ -12,6 +12,9 @@
 //!   "busy" error. So idle or stalled connections never lock out a new client for long.
 //! - Responses are written by the reader in request order; notifications for subscribers go through a
 //!   bounded queue and a small writer thread, and a subscriber whose queue is full is dropped.
+//! - Pipelined requests get their answers in one write: an answer waits only while the next request
+//!   is already buffered and the handler calls its method quick ([`Handler::is_quick`]); before
+//!   anything slow, before reading more and at [`FLUSH_BYTES`], the answers so far are written.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -45,12 +48,20 @@ const THREAD_STACK: usize = 256 * 1024;
 const READ_CHUNK: usize = 4096;
 /// Line buffer capacity kept while a connection is idle.
 const KEEP_BUFFER: usize = 16 * 1024;
+/// Answers held for one write at most (pipelined requests, see the module notes).
+const FLUSH_BYTES: usize = 16 * 1024;
 /// JSON-RPC server error: too many connections and none could be evicted.
 pub const BUSY: i64 = -32000;
 
 /// What the server needs from the agent.
 pub trait Handler: Send + Sync + 'static {
     fn call(&self, method: &str, params: Params, peer: &Peer) -> Result<Reply, RpcError>;
+
+    /// `method` answers from memory, without I/O or waiting: the answers to requests before it may
+    /// be held back and written together with its own.
+    fn is_quick(&self, _method: &str) -> bool {
+        false
+    }
 }
 
 /// A method's result.
@@ -100,9 +111,13 @@ impl Activity {
         self.used.store(true, Ordering::Relaxed);
     }
 
+    /// A call starts (the line was just `touch`ed) or ends (activity again, after a call that may
+    /// have taken long).
     fn set_busy(&self, shared: &Shared, busy: bool) {
         self.busy.store(busy, Ordering::Relaxed);
-        self.touch(shared);
+        if !busy {
+            self.touch(shared);
+        }
     }
 }
 
@@ -515,6 +530,7 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
     // On the heap, allocated once: not a chunk array on every connection thread's stack, and no
     // per-read zeroing (growing the line buffer by `resize` cost ~25k instructions per read).
     let mut chunk = vec![0u8; READ_CHUNK];
+    let mut out = Pending::default();
     let cx = Ctx {
         shared,
         id,
@@ -525,17 +541,19 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
     loop {
         if let Some(pos) = buf[scanned..].iter().position(|&b| b == b'\n') {
             let end = scanned + pos;
-            let keep_going = handle_line(&cx, &buf[..end]);
+            // The next request is already here when another newline follows.
+            let more = buf[end + 1..].contains(&b'\n');
+            let mut keep_going = handle_line(&cx, &buf[..end], &mut out);
+            if keep_going && (!more || out.text.len() >= FLUSH_BYTES) {
+                keep_going = out.flush(&cx);
+            }
             buf.drain(..=end);
             if buf.is_empty() && buf.capacity() > KEEP_BUFFER {
                 buf.shrink_to(KEEP_BUFFER); // a long line is not kept for the connection's life
             }
             scanned = 0;
-            line_started = if buf.is_empty() {
-                None
-            } else {
-                Some(Instant::now())
-            };
+            // A partial line left behind gets its deadline when the reader next waits for it.
+            line_started = None;
             if !keep_going {
                 break;
             }
@@ -551,6 +569,9 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
             log::debug!("connection {id}: oversized line, closing");
             linger_discard(&mut stream);
             break;
+        }
+        if !buf.is_empty() && line_started.is_none() {
+            line_started = Some(Instant::now());
         }
         // Only a started line has a deadline; an idle connection blocks without one.
         let timeout = match line_started {
@@ -585,7 +606,44 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
             Err(_) => break,
         }
     }
+    // Answers not written yet (the write failed): no longer in flight.
+    out.drop_unsent(shared);
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Answers waiting to be written together. Each counts as a call in flight until written, so a
+/// graceful stop waits for it as for a call still running.
+#[derive(Default)]
+struct Pending {
+    text: String,
+    lines: usize,
+}
+
+impl Pending {
+    fn push(&mut self, answer: &str) {
+        self.text.push_str(answer);
+        self.lines += 1;
+    }
+
+    /// Write what is held; false when the connection must close.
+    fn flush(&mut self, cx: &Ctx<'_>) -> bool {
+        if self.lines == 0 {
+            return true;
+        }
+        let ok = cx.writer.send(&self.text).is_ok();
+        cx.shared.in_flight.fetch_sub(self.lines, Ordering::SeqCst);
+        self.lines = 0;
+        self.text.clear();
+        if self.text.capacity() > KEEP_BUFFER {
+            self.text.shrink_to(KEEP_BUFFER);
+        }
+        ok
+    }
+
+    fn drop_unsent(&mut self, shared: &Shared) {
+        shared.in_flight.fetch_sub(self.lines, Ordering::SeqCst);
+        self.lines = 0;
+    }
 }
 
 /// Closing a socket with unread input makes the kernel send a reset, which can destroy the error we
@@ -605,16 +663,24 @@ fn linger_discard(stream: &mut UnixStream) {
     }
 }
 
-/// Process one line; false when the connection must close.
-fn handle_line(cx: &Ctx<'_>, line: &[u8]) -> bool {
+/// Process one line, its answer going to `out`; false when the connection must close.
+fn handle_line(cx: &Ctx<'_>, line: &[u8], out: &mut Pending) -> bool {
     let shared = cx.shared;
     let parsed = protocol::parse_line(line);
-    if matches!(parsed, Incoming::Empty) {
-        return true;
+    let quick = match &parsed {
+        Incoming::Empty => return true,
+        Incoming::Single(Ok(r)) => shared.handler.is_quick(&r.method),
+        Incoming::Single(Err(_)) => true,
+        Incoming::Batch(_) => false,
+    };
+    cx.activity.touch(shared);
+    // Answers held so far go out before anything that may take time.
+    if !quick && !out.flush(cx) {
+        return false;
     }
     // Counted until the answer is written, so a graceful stop never closes a socket under a reply.
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
-    let out = match parsed {
+    let answer = match parsed {
         Incoming::Empty => None,
         Incoming::Single(r) => answer(cx, r),
         Incoming::Batch(items) => {
@@ -622,13 +688,13 @@ fn handle_line(cx: &Ctx<'_>, line: &[u8]) -> bool {
             (!answers.is_empty()).then(|| protocol::batch(&answers))
         }
     };
-    cx.activity.touch(shared);
-    let keep = match out {
-        Some(text) => cx.writer.send(&text).is_ok(),
-        None => true,
-    };
-    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-    keep
+    match answer {
+        Some(text) => out.push(&text),
+        None => {
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    true
 }
 
 fn answer(cx: &Ctx<'_>, parsed: Result<Request, (Value, RpcError)>) -> Option<String> {
@@ -758,5 +824,120 @@ mod tests {
         assert_eq!(per_peer_limit(32), 16);
         assert_eq!(per_peer_limit(3), 1);
         assert_eq!(per_peer_limit(1), 1);
+    }
+
+    /// `quick` answers at once; `slow` first records what the client had received by then.
+    struct Fake {
+        client: Mutex<UnixStream>,
+        seen_before_slow: Mutex<String>,
+    }
+
+    impl Handler for Fake {
+        fn call(&self, method: &str, params: Params, _: &Peer) -> Result<Reply, RpcError> {
+            params.finish()?;
+            if method == "slow" {
+                *lock(&self.seen_before_slow) = read_available(&lock(&self.client));
+            }
+            Ok(Reply::Json(Arc::from(format!("\"{method}\""))))
+        }
+
+        fn is_quick(&self, method: &str) -> bool {
+            method == "quick"
+        }
+    }
+
+    fn read_available(s: &UnixStream) -> String {
+        s.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let _ = (&mut &*s).read_to_end(&mut got);
+        String::from_utf8(got).unwrap()
+    }
+
+    fn req(id: u32, method: &str) -> String {
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"{method}\"}}")
+    }
+
+    /// Pipelined quick answers are held and written together; answers held go out before a slow
+    /// call starts; each held answer counts as in flight until it is written.
+    #[test]
+    fn answers_are_coalesced_but_never_held_behind_a_slow_call() {
+        let (ours, client) = UnixStream::pair().unwrap();
+        let fake = Arc::new(Fake {
+            client: Mutex::new(client.try_clone().unwrap()),
+            seen_before_slow: Mutex::new(String::new()),
+        });
+        let shared = Arc::new(Shared {
+            handler: fake.clone(),
+            conns: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            access: Mutex::new(Access::default()),
+            max_connections: 4,
+            line_deadline: Duration::from_secs(10),
+            epoch: Instant::now(),
+            refused_busy: Mutex::default(),
+            refused_peer: Mutex::default(),
+        });
+        let activity = Activity {
+            busy: AtomicBool::new(false),
+            last_active: AtomicU64::new(0),
+            used: AtomicBool::new(false),
+        };
+        let writer = Arc::new(Writer(Mutex::new(ours)));
+        let peer = Peer {
+            pid: 1,
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+        };
+        let cx = Ctx {
+            shared: &shared,
+            id: 1,
+            peer: &peer,
+            writer: &writer,
+            activity: &activity,
+        };
+        let mut out = Pending::default();
+        for id in 1..=3 {
+            assert!(handle_line(&cx, req(id, "quick").as_bytes(), &mut out));
+        }
+        assert_eq!(read_available(&client), "", "quick answers are held");
+        assert_eq!((out.lines, shared.in_flight.load(Ordering::SeqCst)), (3, 3));
+        assert!(activity.used.load(Ordering::Relaxed));
+
+        assert!(handle_line(&cx, req(4, "slow").as_bytes(), &mut out));
+        let held = |ids: std::ops::RangeInclusive<u32>| -> String {
+            ids.map(|i| {
+                let m = if i == 4 { "slow" } else { "quick" };
+                format!("{{\"id\":{i},\"jsonrpc\":\"2.0\",\"result\":\"{m}\"}}\n")
+            })
+            .collect()
+        };
+        assert_eq!(
+            *lock(&fake.seen_before_slow),
+            held(1..=3),
+            "written before the slow call"
+        );
+        assert_eq!((out.lines, shared.in_flight.load(Ordering::SeqCst)), (1, 1));
+
+        assert!(out.flush(&cx));
+        assert_eq!(read_available(&client), held(4..=4));
+        assert_eq!(shared.in_flight.load(Ordering::SeqCst), 0);
+
+        // A notification (no id) has no answer and is not left in flight; a failed write closes.
+        assert!(handle_line(
+            &cx,
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"quick\"}",
+            &mut out
+        ));
+        assert_eq!((out.lines, shared.in_flight.load(Ordering::SeqCst)), (0, 0));
+        assert!(handle_line(&cx, req(5, "quick").as_bytes(), &mut out));
+        drop(client);
+        lock(&fake.client)
+            .shutdown(std::net::Shutdown::Both)
+            .unwrap();
+        assert!(!out.flush(&cx));
+        assert_eq!(shared.in_flight.load(Ordering::SeqCst), 0);
     }
 }

@@ -1,16 +1,17 @@
 //! Configuration: TOML file → [`Config`] (CONTRACT §2).
 //!
-//! The file shape (`File*` structs, serde, every field optional, unknown keys denied) is kept apart from
-//! the runtime shape ([`Config`], concrete values, validated). Errors name the file, the key and, where
-//! the parser knows it, the line. Lookup order: `--config`, `$TVAUTH_CONFIG`, `/etc/tvauth/tvauth.toml`
+//! The file shape (`File*` structs, every field optional, unknown keys refused) is kept apart from
+//! the runtime shape ([`Config`], concrete values, validated). Errors name the file, the key and the
+//! line. The TOML itself is read by [`syntax`]. Lookup order: `--config`, `$TVAUTH_CONFIG`, `/etc/tvauth/tvauth.toml`
 //! if it exists, else the embedded defaults.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::secret::Secret;
+use syntax::{Entry, Value};
+
+mod syntax;
 
 pub const DEFAULT_PATH: &str = "/etc/tvauth/tvauth.toml";
 pub const ENV_CONFIG: &str = "TVAUTH_CONFIG";
@@ -164,8 +165,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct FileConfig {
     state_dir: Option<PathBuf>,
     log_level: Option<String>,
@@ -174,8 +174,7 @@ struct FileConfig {
     device: Option<FileDevice>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct FileSocket {
     path: Option<PathBuf>,
     mode: Option<u32>,
@@ -185,8 +184,7 @@ struct FileSocket {
     line_timeout_secs: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct FilePass {
     base_url: Option<String>,
     service_provider: Option<String>,
@@ -202,8 +200,7 @@ struct FilePass {
     throttle_burst: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct FileDevice {
     primary_hardware_type: Option<String>,
     model: Option<String>,
@@ -219,6 +216,210 @@ struct FileDevice {
     identity_file: Option<PathBuf>,
 }
 
+/// Largest configuration file read (the full example is 2 KiB).
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The keys of each table, for "unknown key" messages (a unit test holds them to `from_entries`).
+const TABLE_KEYS: &[(&str, &[&str])] = &[
+    ("", &["state_dir", "log_level", "socket", "pass", "device"]),
+    (
+        "socket",
+        &[
+            "path",
+            "mode",
+            "allowed_uids",
+            "allowed_gids",
+            "max_connections",
+            "line_timeout_secs",
+        ],
+    ),
+    (
+        "pass",
+        &[
+            "base_url",
+            "service_provider",
+            "software_statement",
+            "software_statement_file",
+            "ca_file",
+            "legacy_base_url",
+            "domain_name",
+            "redirect_url",
+            "timeout_secs",
+            "poll_interval_secs",
+            "throttle_per_sec",
+            "throttle_burst",
+        ],
+    ),
+    (
+        "device",
+        &[
+            "primary_hardware_type",
+            "model",
+            "manufacturer",
+            "vendor",
+            "version",
+            "os_name",
+            "os_family",
+            "os_vendor",
+            "os_version",
+            "connection_type",
+            "application_id",
+            "identity_file",
+        ],
+    ),
+];
+
+impl FileConfig {
+    /// The file shape from the parsed entries; `Err` is the entry at fault and why. The parser has
+    /// already refused keys defined twice.
+    fn from_entries(entries: &[Entry]) -> Result<FileConfig, (&Entry, String)> {
+        let mut f = FileConfig::default();
+        for e in entries {
+            let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+            let v = &e.value;
+            let (s, p, d) = (&mut f.socket, &mut f.pass, &mut f.device);
+            let r = match path.as_slice() {
+                ["socket" | "pass" | "device"] => table(v),
+                ["state_dir"] => path_value(v).map(|x| f.state_dir = Some(x)),
+                ["log_level"] => string(v).map(|x| f.log_level = Some(x)),
+                ["socket", "path"] => {
+                    path_value(v).map(|x| s.get_or_insert_default().path = Some(x))
+                }
+                ["socket", "mode"] => int(v).map(|x| s.get_or_insert_default().mode = Some(x)),
+                ["socket", "allowed_uids"] => {
+                    ids(v).map(|x| s.get_or_insert_default().allowed_uids = Some(x))
+                }
+                ["socket", "allowed_gids"] => {
+                    ids(v).map(|x| s.get_or_insert_default().allowed_gids = Some(x))
+                }
+                ["socket", "max_connections"] => {
+                    int(v).map(|x| s.get_or_insert_default().max_connections = Some(x))
+                }
+                ["socket", "line_timeout_secs"] => {
+                    int(v).map(|x| s.get_or_insert_default().line_timeout_secs = Some(x))
+                }
+                ["pass", "base_url"] => {
+                    string(v).map(|x| p.get_or_insert_default().base_url = Some(x))
+                }
+                ["pass", "service_provider"] => {
+                    string(v).map(|x| p.get_or_insert_default().service_provider = Some(x))
+                }
+                ["pass", "software_statement"] => {
+                    string(v).map(|x| p.get_or_insert_default().software_statement = Some(x))
+                }
+                ["pass", "software_statement_file"] => path_value(v)
+                    .map(|x| p.get_or_insert_default().software_statement_file = Some(x)),
+                ["pass", "ca_file"] => {
+                    path_value(v).map(|x| p.get_or_insert_default().ca_file = Some(x))
+                }
+                ["pass", "legacy_base_url"] => {
+                    string(v).map(|x| p.get_or_insert_default().legacy_base_url = Some(x))
+                }
+                ["pass", "domain_name"] => {
+                    string(v).map(|x| p.get_or_insert_default().domain_name = Some(x))
+                }
+                ["pass", "redirect_url"] => {
+                    string(v).map(|x| p.get_or_insert_default().redirect_url = Some(x))
+                }
+                ["pass", "timeout_secs"] => {
+                    int(v).map(|x| p.get_or_insert_default().timeout_secs = Some(x))
+                }
+                ["pass", "poll_interval_secs"] => {
+                    int(v).map(|x| p.get_or_insert_default().poll_interval_secs = Some(x))
+                }
+                ["pass", "throttle_per_sec"] => {
+                    int(v).map(|x| p.get_or_insert_default().throttle_per_sec = Some(x))
+                }
+                ["pass", "throttle_burst"] => {
+                    int(v).map(|x| p.get_or_insert_default().throttle_burst = Some(x))
+                }
+                ["device", "primary_hardware_type"] => {
+                    string(v).map(|x| d.get_or_insert_default().primary_hardware_type = Some(x))
+                }
+                ["device", "model"] => string(v).map(|x| d.get_or_insert_default().model = Some(x)),
+                ["device", "manufacturer"] => {
+                    string(v).map(|x| d.get_or_insert_default().manufacturer = Some(x))
+                }
+                ["device", "vendor"] => {
+                    string(v).map(|x| d.get_or_insert_default().vendor = Some(x))
+                }
+                ["device", "version"] => {
+                    string(v).map(|x| d.get_or_insert_default().version = Some(x))
+                }
+                ["device", "os_name"] => {
+                    string(v).map(|x| d.get_or_insert_default().os_name = Some(x))
+                }
+                ["device", "os_family"] => {
+                    string(v).map(|x| d.get_or_insert_default().os_family = Some(x))
+                }
+                ["device", "os_vendor"] => {
+                    string(v).map(|x| d.get_or_insert_default().os_vendor = Some(x))
+                }
+                ["device", "os_version"] => {
+                    string(v).map(|x| d.get_or_insert_default().os_version = Some(x))
+                }
+                ["device", "connection_type"] => {
+                    string(v).map(|x| d.get_or_insert_default().connection_type = Some(x))
+                }
+                ["device", "application_id"] => {
+                    string(v).map(|x| d.get_or_insert_default().application_id = Some(x))
+                }
+                ["device", "identity_file"] => {
+                    path_value(v).map(|x| d.get_or_insert_default().identity_file = Some(x))
+                }
+                _ => Err(unknown_key(&path)),
+            };
+            r.map_err(|m| (e, m))?;
+        }
+        Ok(f)
+    }
+}
+
+fn unknown_key(path: &[&str]) -> String {
+    let table = if path.len() > 1 { path[0] } else { "" };
+    match TABLE_KEYS.iter().find(|(t, _)| *t == table) {
+        Some(("", keys)) => format!("unknown key; the top level takes {}", keys.join(", ")),
+        Some((t, keys)) => format!("unknown key; [{t}] takes {}", keys.join(", ")),
+        None => "unknown key".into(),
+    }
+}
+
+fn table(v: &Value) -> Result<(), String> {
+    match v {
+        Value::Table => Ok(()),
+        v => Err(format!("expected a table, found {}", v.kind())),
+    }
+}
+
+fn string(v: &Value) -> Result<String, String> {
+    match v {
+        Value::Str(s) => Ok(s.clone()),
+        v => Err(format!("expected a string, found {}", v.kind())),
+    }
+}
+
+fn path_value(v: &Value) -> Result<PathBuf, String> {
+    string(v).map(PathBuf::from)
+}
+
+fn int<T: TryFrom<i64>>(v: &Value) -> Result<T, String> {
+    match v {
+        Value::Int(n) => T::try_from(*n).map_err(|_| format!("{n} is out of range")),
+        v => Err(format!("expected an integer, found {}", v.kind())),
+    }
+}
+
+/// A list of user or group ids.
+fn ids(v: &Value) -> Result<Vec<u32>, String> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .map(|i| int::<u32>(i).map_err(|m| format!("list item: {m}")))
+            .collect(),
+        v => Err(format!("expected a list of ids, found {}", v.kind())),
+    }
+}
+
 /// Poll faster than this and Adobe's guidance ("every 3-5 seconds or more") is broken.
 pub const MIN_POLL_SECS: u64 = 3;
 
@@ -232,12 +433,26 @@ impl Config {
     }
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            key: None,
-            line: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        use std::io::Read as _;
+        let mut text = String::new();
+        let read = std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| format!("cannot read: {e}"));
+        let too_big = || format!("larger than {MAX_FILE_BYTES} bytes");
+        if let Err(message) = read.and_then(|n| {
+            if n as u64 > MAX_FILE_BYTES {
+                Err(too_big())
+            } else {
+                Ok(n)
+            }
+        }) {
+            return Err(ConfigError {
+                file: path.display().to_string(),
+                key: None,
+                line: None,
+                message,
+            });
+        }
         Config::parse(&text, Some(path))
     }
 
@@ -251,23 +466,27 @@ impl Config {
     /// Parse and validate a TOML document; `source` is used in error messages and for relative paths.
     pub fn parse(text: &str, source: Option<&Path>) -> Result<Config, ConfigError> {
         let file_name = source.map_or_else(|| "<defaults>".to_owned(), |p| p.display().to_string());
+        let entries = syntax::parse(text).map_err(|e| ConfigError {
+            file: file_name.clone(),
+            key: e.key,
+            line: Some(e.line),
+            message: e.message,
+        })?;
+        let file = FileConfig::from_entries(&entries).map_err(|(e, message)| ConfigError {
+            file: file_name.clone(),
+            key: Some(syntax::dotted(&e.path)),
+            line: Some(e.line),
+            message,
+        })?;
         let err = |key: &str, message: String| ConfigError {
             file: file_name.clone(),
             key: Some(key.to_owned()),
-            line: line_of_key(text, key),
+            line: entries
+                .iter()
+                .find(|e| syntax::dotted(&e.path) == key)
+                .map(|e| e.line),
             message,
         };
-        // Before toml builds (and later drops, recursively) a tree from it: see `nesting_exceeds`.
-        if let Some(line) = nesting_exceeds(text, MAX_NESTING) {
-            return Err(ConfigError {
-                file: file_name,
-                key: None,
-                line: Some(line),
-                message: format!("nested more than {MAX_NESTING} levels deep"),
-            });
-        }
-        let file: FileConfig =
-            toml::from_str(text).map_err(|e| toml_error(&file_name, text, &e))?;
         let socket = file.socket.unwrap_or_default();
         let pass = file.pass.unwrap_or_default();
         let dev = file.device.unwrap_or_default();
@@ -550,101 +769,6 @@ fn locate(explicit: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
     default.exists().then_some(default)
 }
 
-/// Deepest nesting accepted in the file; the schema needs 3 (`[socket]` → `allowed_uids` → list).
-/// toml's own recursion must also fit the 64 KiB signal thread in a debug build, which holds 8
-/// levels of arrays but not 10 (release builds hold toml's maximum, 80).
-const MAX_NESTING: usize = 8;
-
-/// The line where the document nests deeper than `max`, by an estimate never below the depth of the
-/// tree toml builds: the tables of the `[header]` path, plus for every open `[`/`{` one level and the
-/// dotted segments of the key it is the value of, plus the current key's segments. toml bounds each
-/// of those (80 levels, 80 segments per key) but not their product: ten inline tables each under a
-/// 70-segment dotted key (1.4 KB) made a 700-level tree whose recursive drop overflowed the 64 KiB
-/// signal thread on SIGHUP and aborted the daemon (found by the config_parse fuzz target).
-fn nesting_exceeds(text: &str, max: usize) -> Option<usize> {
-    let b = text.as_bytes();
-    let (mut i, mut line) = (0, 1);
-    // Per open bracket/brace: its closer and the levels it added.
-    let mut open: Vec<(u8, usize)> = Vec::new();
-    let (mut sum, mut header, mut dots, mut key_dots) = (0, 0, 0, 0);
-    let (mut in_header, mut eq_on_line) = (false, false);
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'\n' => {
-                line += 1;
-                (dots, key_dots, eq_on_line) = (0, 0, false);
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' | b'\'' => {
-                // Skip the string; single-line ones also end at a newline, as toml's lexer does.
-                let triple = b[i..].starts_with(&[c, c, c]);
-                i += if triple { 3 } else { 1 };
-                while i < b.len() {
-                    if c == b'"' && b[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == b'\n' {
-                        if !triple {
-                            break;
-                        }
-                        line += 1;
-                    }
-                    if b[i] == c && (!triple || b[i..].starts_with(&[c, c, c])) {
-                        i += if triple { 3 } else { 1 };
-                        break;
-                    }
-                    i += 1;
-                }
-                continue;
-            }
-            b'.' => dots += 1,
-            b'=' => (key_dots, dots, eq_on_line) = (dots, 0, true),
-            b',' => (dots, key_dots) = (0, 0),
-            b'[' if open.is_empty() && !eq_on_line && !in_header => {
-                in_header = true;
-                // `[[array.of.tables]]`: one more level (the array).
-                header = usize::from(b.get(i + 1) == Some(&b'['));
-                i += header;
-                dots = 0;
-            }
-            b']' if in_header => {
-                in_header = false;
-                header += dots + 1;
-                dots = 0;
-                if b.get(i + 1) == Some(&b']') {
-                    i += 1;
-                }
-            }
-            b'[' | b'{' => {
-                let levels = key_dots + 1;
-                open.push((if c == b'[' { b']' } else { b'}' }, levels));
-                sum += levels;
-                (dots, key_dots) = (0, 0);
-            }
-            // Only the matching closer closes: a stray one must not lower the estimate.
-            b']' | b'}' if open.last().is_some_and(|(close, _)| *close == c) => {
-                if let Some((_, levels)) = open.pop() {
-                    sum -= levels;
-                }
-                (dots, key_dots) = (0, 0);
-            }
-            _ => {}
-        }
-        if header + sum + dots + 1 > max {
-            return Some(line);
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Longest software statement file accepted; the JWT is a few KiB.
 const MAX_STATEMENT_BYTES: u64 = 64 * 1024;
 
@@ -703,73 +827,6 @@ fn toml_string(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// Turn a toml/serde error into one that names the key: the parser gives a byte span; the key is the
-/// `name =` on that line (or the unknown field named in the message), under the nearest `[table]`.
-fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
-    let message = e.message().trim().to_owned();
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let unknown = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
-        .map(str::to_owned);
-    let key = line.and_then(|l| {
-        let table = table_at(text, l);
-        let name = unknown.clone().or_else(|| key_on_line(text, l))?;
-        Some(match table {
-            Some(t) if !name.contains('.') => format!("{t}.{name}"),
-            _ => name,
-        })
-    });
-    let key = key.or(unknown);
-    ConfigError {
-        file: file.to_owned(),
-        key,
-        line,
-        message,
-    }
-}
-
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let l = text.lines().nth(line - 1)?;
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim().trim_matches('"');
-    (!k.is_empty() && !k.starts_with('[')).then(|| k.to_owned())
-}
-
-fn table_at(text: &str, line: usize) -> Option<String> {
-    text.lines()
-        .take(line)
-        .filter_map(|l| {
-            let l = l.trim();
-            l.strip_prefix('[')
-                .and_then(|r| r.split(']').next())
-                .map(|t| t.trim().to_owned())
-        })
-        .last()
-}
-
-/// The line of `key` (`socket.mode` → `mode =` under `[socket]`), for validation errors.
-fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
-    let (table, name) = match dotted.rsplit_once('.') {
-        Some((t, n)) => (Some(t), n),
-        None => (None, dotted),
-    };
-    let mut current: Option<String> = None;
-    for (i, l) in text.lines().enumerate() {
-        let t = l.trim();
-        if let Some(r) = t.strip_prefix('[') {
-            current = r.split(']').next().map(|s| s.trim().to_owned());
-            continue;
-        }
-        if current.as_deref() == table && key_on_line(text, i + 1).as_deref() == Some(name) {
-            return Some(i + 1);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -936,9 +993,10 @@ model = "X1"
     }
 
     #[test]
-    fn deep_nesting_is_refused_before_toml() {
+    fn deep_nesting_is_refused() {
         // Regression (fuzz/regressions/config_parse/dotted-inline-tables): 10 inline tables under
-        // 70-segment keys aborted the daemon on SIGHUP (recursive drop on the 64 KiB signal thread).
+        // 70-segment keys aborted the daemon on SIGHUP when the toml crate read the file (recursive
+        // drop on the 64 KiB signal thread). The flat parser bounds nesting and keeps keys flat.
         let key = vec!["b"; 70].join(".");
         let mut deep = "1".to_owned();
         for _ in 0..10 {
@@ -947,26 +1005,44 @@ model = "X1"
         for (text, line) in [
             (format!("x = {deep}\n"), 1),
             (format!("a = 1\nx = {}\n", "[".repeat(10)), 2),
-            (format!("[{}]\n", ["t"; 9].join(".")), 1),
-            (format!("[[a]]\n{} = 1\n", ["k"; 7].join(".")), 2),
-            (format!("x = [\n{}\n", "[}".repeat(10)), 2),
         ] {
             let e = Config::parse(&text, None).unwrap_err();
             assert!(e.message.contains("nested more than 8"), "{e}");
             assert_eq!(e.line, Some(line), "{text}");
         }
-        // Brackets, braces and dots in strings and comments do not count; real files pass.
-        let fine = format!(
-            "# [[[[{{{{....\n[device] # [[[[\nmodel = \"{0}\"\nvendor = '{0}'\nversion = \"\"\"\n{0}\"\"\"\n\
-             [socket]\nallowed_uids = [\n  1000,\n  1001,\n]\n[[x.y]]\na.b = {{ c = [1.5] }}\n",
-            "[{.".repeat(30)
-        );
-        assert_eq!(nesting_exceeds(&fine, MAX_NESTING), None);
-        assert_eq!(
-            nesting_exceeds(&fine, 7),
-            Some(13),
-            "the last line is estimated at 8 levels"
-        );
+    }
+
+    #[test]
+    fn every_listed_key_is_read() {
+        for (table, keys) in TABLE_KEYS {
+            for key in *keys {
+                let text = match *table {
+                    "" => format!("{key} = 1.5"),
+                    t => format!("[{t}]\n{key} = 1.5"),
+                };
+                let e = Config::parse(&text, None).unwrap_err();
+                assert!(!e.message.starts_with("unknown key"), "{text}: {e}");
+            }
+        }
+        let e = Config::parse("[socket]\ncolour = 1", None).unwrap_err();
+        assert!(e.message.contains("[socket] takes path, mode,"), "{e}");
+        let e = Config::parse("[extra]", None).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("extra"), Some(1)), "{e}");
+    }
+
+    #[test]
+    fn file_is_bounded() {
+        let dir = std::env::temp_dir().join(format!("tvauth-cfg-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.toml");
+        let mut text = format!("#{}\n", "x".repeat(MAX_FILE_BYTES as usize - 2));
+        std::fs::write(&f, &text).unwrap();
+        Config::from_file(&f).unwrap();
+        text.push('\n');
+        std::fs::write(&f, &text).unwrap();
+        let e = Config::from_file(&f).unwrap_err();
+        assert!(e.message.contains("larger than"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
