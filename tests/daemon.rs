@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -489,12 +489,27 @@ fn idle_connections_do_not_lock_out_new_clients() {
     let mut d = Daemon::prepare(
         None,
         DaemonOpts {
-            socket_extra: "max_connections = 4\n".into(),
+            // 8 slots, of which one peer process (this test) may hold half: the 4 idle ones.
+            socket_extra: "max_connections = 8\n".into(),
             ..Default::default()
         },
     );
     d.start();
-    let idle: Vec<_> = (0..4).map(|_| d.raw()).collect();
+    // Each idle connection makes one call first: then it is surely admitted, and idle from the
+    // moment its answer arrived. (Silent connects timed from `raw()` raced the accept loop: one
+    // full parallel run admitted them late and the new client found no connection idle ≥ 1 s yet.
+    // Connections that never send a line are tests/reliability.rs's case.)
+    let idle: Vec<_> = (0..4)
+        .map(|_| {
+            let s = d.raw();
+            (&s).write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"agent.version\"}\n")
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).unwrap();
+            assert!(line.contains("\"version\""), "{line}");
+            s
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(1200));
     for _ in 0..3 {
         assert_eq!(
