@@ -319,6 +319,45 @@ fn api_errors_keep_the_enhanced_error_and_throttling_is_reported() {
     ));
 }
 
+/// A 429's hold (and the spent burst) is the process's, not the configuration's: a SIGHUP reload
+/// builds a new Pass client but must not hand it a fresh limiter.
+#[test]
+fn a_reload_does_not_lift_the_throttle() {
+    let (emu, d) = setup("");
+    emu.inject(tvauth_emulator::Fault {
+        path_prefix: Some("/api/v2".into()),
+        kind: tvauth_emulator::FaultKind::TooManyRequests {
+            retry_after_secs: Some(60),
+        },
+        times: 1,
+    });
+    let held = |what: &str| {
+        let e = rpc_err(d.call("providers.list", "").unwrap_err());
+        assert_eq!(e.code, -32004, "{what}: {e:?}");
+        let ms = s(e.data.as_ref().unwrap(), "retryAfterMs");
+        assert!(ms.parse::<u64>().unwrap() > 30_000, "{what}: {ms}");
+    };
+    held("the 429 itself");
+    held("the limiter's hold");
+    let cfg = std::fs::read_to_string(&d.config).unwrap();
+    assert!(cfg.contains("log_level = \"debug\""), "{cfg}");
+    std::fs::write(
+        &d.config,
+        cfg.replace("log_level = \"debug\"", "log_level = \"info\""),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .log_text()
+            .contains("configuration reloaded")),
+        "{}",
+        d.log_text()
+    );
+    // The emulator would answer now (its fault is spent): only the kept hold refuses.
+    held("after the reload");
+}
+
 #[test]
 fn restart_keeps_identity_and_authentication() {
     let (emu, mut d) = setup("");

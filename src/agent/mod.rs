@@ -21,6 +21,7 @@ use crate::device::{DeviceInfo, Identity};
 use crate::ipc::peer::Peer;
 use crate::ipc::protocol::{self, Params, RpcError, obj, string};
 use crate::ipc::server::{Events, Handler, Reply};
+use crate::pass::throttle::Throttle;
 use crate::pass::{self, PartnerStatus, PassError, Session, SessionParams};
 use crate::store::Store;
 use state::{AuthState, Authenticated, Pending, Wake};
@@ -96,6 +97,9 @@ pub struct Agent {
     device: RwLock<Arc<DeviceInfo>>,
     identity: Identity,
     client: RwLock<Result<Arc<pass::Client>, Vec<&'static str>>>,
+    /// Adobe's rate limit, for the life of the process: clients built on reload share it, so a
+    /// SIGHUP neither refills the burst nor lifts a 429 hold.
+    throttle: Arc<Throttle>,
     inner: Mutex<Inner>,
     wake: Condvar,
     events: OnceLock<Events>,
@@ -110,7 +114,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Agent {
     pub fn new(cfg: Config, store: Store, device: DeviceInfo, identity: Identity) -> Agent {
-        let client = build_client(&cfg, &store, &device, &identity);
+        let throttle = Arc::new(Throttle::new(
+            cfg.pass.throttle_per_sec,
+            cfg.pass.throttle_burst,
+        ));
+        let client = build_client(&cfg, &store, &device, &identity, &throttle);
         let mut state = AuthState::default();
         let mut profiles = Object::new();
         match store.read::<SavedProfile>(PROFILE_FILE) {
@@ -138,6 +146,7 @@ impl Agent {
             device: RwLock::new(Arc::new(device)),
             identity,
             client: RwLock::new(client),
+            throttle,
             inner: Mutex::new(Inner {
                 state,
                 profiles,
@@ -172,7 +181,9 @@ impl Agent {
     /// Apply a new configuration (SIGHUP): a new Pass client; the poller picks up the new interval.
     pub fn reload(&self, cfg: Config) {
         let device = DeviceInfo::collect(&crate::daemon::sysroot(), &cfg.device);
-        let client = build_client(&cfg, &self.store, &device, &self.identity);
+        self.throttle
+            .reconfigure(cfg.pass.throttle_per_sec, cfg.pass.throttle_burst);
+        let client = build_client(&cfg, &self.store, &device, &self.identity, &self.throttle);
         *self.device.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(device);
         *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
         *self.cfg.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
@@ -752,6 +763,7 @@ fn build_client(
     store: &Store,
     device: &DeviceInfo,
     identity: &Identity,
+    throttle: &Arc<Throttle>,
 ) -> Result<Arc<pass::Client>, Vec<&'static str>> {
     let missing = cfg.pass_missing();
     if !missing.is_empty() {
@@ -766,7 +778,7 @@ fn build_client(
         device_identifier: identity.header(),
         model: device.model().to_owned(),
     };
-    match pass::Client::new(&cfg.pass, store.clone(), headers) {
+    match pass::Client::with_throttle(&cfg.pass, store.clone(), headers, throttle.clone()) {
         Ok(c) => Ok(Arc::new(c)),
         Err(PassError::NotConfigured { missing }) => Err(missing),
         Err(e) => {

@@ -11,6 +11,7 @@
 //! failures (GET only) are retried at most twice with exponential backoff and jitter, within the
 //! deadline. A 429 is never retried here: it holds the limiter and fails as `Throttled`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -117,7 +118,7 @@ impl PartnerStatus {
 /// The HTTP agent, the limiter and the device headers: what every exchange (DCR included) needs.
 pub struct Wire {
     http: Http,
-    throttle: Throttle,
+    throttle: Arc<Throttle>,
     device_info: String,
     device_identifier: String,
 }
@@ -181,6 +182,19 @@ impl Client {
         Client::with_wall_clock(cfg, store, headers, SystemTime::now)
     }
 
+    /// As [`Client::new`], calling through `throttle` (the process's limiter, which outlives this
+    /// client: a configuration reload builds a new client, not a new limiter).
+    pub fn with_throttle(
+        cfg: &PassConfig,
+        store: Store,
+        headers: DeviceHeaders,
+        throttle: Arc<Throttle>,
+    ) -> Result<Client, PassError> {
+        let mut c = Client::with_wall_clock(cfg, store, headers, SystemTime::now)?;
+        c.wire.throttle = throttle;
+        Ok(c)
+    }
+
     /// As [`Client::new`], with `now` as the wall clock for certificate validity and the clock hint
     /// (tests pretend the box clock is wrong).
     #[doc(hidden)]
@@ -223,7 +237,7 @@ impl Client {
             timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
             wire: Wire {
                 http,
-                throttle: Throttle::new(cfg.throttle_per_sec, cfg.throttle_burst),
+                throttle: Arc::new(Throttle::new(cfg.throttle_per_sec, cfg.throttle_burst)),
                 device_info: headers.device_info,
                 device_identifier: headers.device_identifier,
             },

@@ -43,6 +43,21 @@ impl Bucket {
         }
     }
 
+    /// New rate and burst at `now` (a configuration reload), keeping what was spent, counted in
+    /// calls, and any 429 hold: a reload must not hand out a fresh burst.
+    pub fn reconfigure(&mut self, per_sec: u32, burst: u32, now: Instant) {
+        let fresh = Bucket::new(per_sec, burst, now);
+        let spent =
+            self.tat.saturating_duration_since(now).as_secs_f64() / self.emission.as_secs_f64();
+        self.tat = now + fresh.emission.mul_f64(spent);
+        self.emission = fresh.emission;
+        self.tolerance = fresh.tolerance;
+        if let Some(h) = self.hold_until {
+            // As after the 429 itself: an empty bucket when the hold ends.
+            self.tat = self.tat.max(h + self.tolerance);
+        }
+    }
+
     /// Reserve the next slot no later than `deadline`. `Ok(at)`: the call may go at `at` (≥ `now`),
     /// the slot is taken. `Err(wait)`: no slot by the deadline; `wait` is how long from `now` until
     /// the earliest slot (nothing is taken).
@@ -110,6 +125,14 @@ impl Throttle {
             }
             Err(wait) => Err(ceil_ms(wait)),
         }
+    }
+
+    /// See [`Bucket::reconfigure`].
+    pub fn reconfigure(&self, per_sec: u32, burst: u32) {
+        self.bucket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reconfigure(per_sec, burst, Instant::now());
     }
 
     /// Record a 429; returns the hold applied.
@@ -266,5 +289,26 @@ mod tests {
         assert!(ms >= 900, "{ms}");
         assert_eq!(ceil_ms(Duration::from_micros(1)), 1);
         assert_eq!(ceil_ms(Duration::from_millis(5)), 5);
+    }
+
+    /// A reload (new rate or burst) keeps what was spent and any 429 hold.
+    #[test]
+    fn reconfigure_keeps_the_spent_burst_and_the_hold() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(1, 10, t0);
+        assert_eq!(schedule(&mut b, t0, 9).last(), Some(&Duration::ZERO));
+        b.reconfigure(1, 10, t0);
+        assert_eq!(schedule(&mut b, t0, 1), vec![S], "no fresh burst");
+        b.reconfigure(2, 10, t0);
+        let half = S / 2;
+        assert_eq!(
+            schedule(&mut b, t0, 3),
+            vec![S, S + half, S * 2],
+            "the new rate from then on"
+        );
+        let hold = b.throttled(t0, Some(S * 60));
+        b.reconfigure(100, 100, t0);
+        let at = b.reserve(t0, t0 + S * 3600).unwrap() - t0;
+        assert!(at >= hold, "the 429 hold survives: {at:?}");
     }
 }
