@@ -1056,18 +1056,16 @@ fn socket_abuse_keeps_good_clients_served() {
     let g = good.lock().unwrap();
     assert!(g.failures.is_empty(), "good clients: {:?}", g.failures);
     assert!(g.calls > 20, "good clients made {} calls", g.calls);
-    // A leak grows with the requests; a one-time step (a buffer or arena reaching its working size
-    // under a loaded machine) plateaus. So: bounded overall, and no growth of the floor from the
-    // first half to the second: a leak lifts every reading, the lowest included, while the readings
-    // themselves swing by up to 3.4 MiB with no trend (glibc returning or keeping freed heap; seen
-    // 2026-12-01: a max-based and then a median-based check both failed on such swings).
+    // A leak grows with the requests: bounded over the warm-up peak, 4 MiB catches one of 42 bytes
+    // per malformed request in the short run (100k) and of 4 bytes in the long one (1M). Nothing
+    // finer: readings swing by up to 6 MiB with no trend (glibc returning or keeping freed heap). A
+    // check that the lowest reading did not rise from the first half of the rounds to the second
+    // failed on 2026-12-02 with no growth at all (max never above the warm-up peak): one early
+    // reading of 12.4 MiB, then nothing under 14.0 ([18652, 18652, 12380, 14708, 16272, 15900,
+    // 16288, 14064, 14004, 17448] KiB, the machine running a CI job besides).
     let grew = rss_max.saturating_sub(rss_warm);
-    let half = rss_series.len() / 2;
-    let floor = |xs: &[u64]| xs.iter().copied().min().unwrap_or(rss_warm);
-    let first = floor(&rss_series[..half]);
-    let last = floor(&rss_series[half..]);
     assert!(
-        grew <= 4096 && last <= first + 1024,
+        grew <= 4096,
         "VmRSS grew {grew} KiB over {total} malformed requests (warm-up max {rss_warm} KiB, then {rss_series:?})"
     );
     assert_eq!(d.stop(), Some(0));

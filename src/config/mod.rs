@@ -434,25 +434,22 @@ impl Config {
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         use std::io::Read as _;
-        let mut text = String::new();
-        let read = std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
-            .map_err(|e| format!("cannot read: {e}"));
-        let too_big = || format!("larger than {MAX_FILE_BYTES} bytes");
-        if let Err(message) = read.and_then(|n| {
-            if n as u64 > MAX_FILE_BYTES {
-                Err(too_big())
-            } else {
-                Ok(n)
-            }
-        }) {
-            return Err(ConfigError {
-                file: path.display().to_string(),
-                key: None,
-                line: None,
-                message,
-            });
+        let fail = |message: String| ConfigError {
+            file: path.display().to_string(),
+            key: None,
+            line: None,
+            message,
+        };
+        // Bytes first: the size check must not depend on where the cut falls in a UTF-8 sequence.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
         }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| fail(format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
         Config::parse(&text, Some(path))
     }
 
@@ -1042,6 +1039,15 @@ model = "X1"
         std::fs::write(&f, &text).unwrap();
         let e = Config::from_file(&f).unwrap_err();
         assert!(e.message.contains("larger than"), "{e}");
+        // Whatever the byte at the cut (here the middle of a UTF-8 sequence).
+        text.truncate(MAX_FILE_BYTES as usize - 1);
+        text.push('é');
+        std::fs::write(&f, &text).unwrap();
+        let e = Config::from_file(&f).unwrap_err();
+        assert!(e.message.contains("larger than"), "{e}");
+        std::fs::write(&f, b"log_level = \"\xff\"\n").unwrap();
+        let e = Config::from_file(&f).unwrap_err();
+        assert!(e.message.contains("not UTF-8 (byte 13)"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

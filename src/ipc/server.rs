@@ -12,9 +12,9 @@
 //!   "busy" error. So idle or stalled connections never lock out a new client for long.
 //! - Responses are written by the reader in request order; notifications for subscribers go through a
 //!   bounded queue and a small writer thread, and a subscriber whose queue is full is dropped.
-//! - Pipelined requests get their answers in one write: an answer waits only while the next request
-//!   is already buffered and the handler calls its method quick ([`Handler::is_quick`]); before
-//!   anything slow, before reading more and at [`FLUSH_BYTES`], the answers so far are written.
+//! - Pipelined requests get their answers in one write: the answer to a request the handler calls
+//!   quick ([`Handler::is_quick`]) waits while the next request is already buffered; before and
+//!   after anything else, before reading more and at [`FLUSH_BYTES`], the answers so far are written.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -50,6 +50,8 @@ const READ_CHUNK: usize = 4096;
 const KEEP_BUFFER: usize = 16 * 1024;
 /// Answers held for one write at most (pipelined requests, see the module notes).
 const FLUSH_BYTES: usize = 16 * 1024;
+/// Capacity of the held-answers buffer kept between writes.
+const KEEP_PENDING: usize = 4 * 1024;
 /// JSON-RPC server error: too many connections and none could be evicted.
 pub const BUSY: i64 = -32000;
 
@@ -634,8 +636,10 @@ impl Pending {
         cx.shared.in_flight.fetch_sub(self.lines, Ordering::SeqCst);
         self.lines = 0;
         self.text.clear();
-        if self.text.capacity() > KEEP_BUFFER {
-            self.text.shrink_to(KEEP_BUFFER);
+        // Ordinary batches (16 status answers) are ~1 KiB; a big one is not kept for the
+        // connection's life.
+        if self.text.capacity() > KEEP_PENDING {
+            self.text.shrink_to(KEEP_PENDING);
         }
         ok
     }
@@ -694,7 +698,10 @@ fn handle_line(cx: &Ctx<'_>, line: &[u8], out: &mut Pending) -> bool {
             shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
-    true
+    // Only quick answers wait for company. A slow one gains nothing by waiting, and the answer to
+    // `events.subscribe` must reach the client before the notifications its writer thread may
+    // already be sending.
+    quick || out.flush(cx)
 }
 
 fn answer(cx: &Ctx<'_>, parsed: Result<Request, (Value, RpcError)>) -> Option<String> {
@@ -919,11 +926,12 @@ mod tests {
             held(1..=3),
             "written before the slow call"
         );
-        assert_eq!((out.lines, shared.in_flight.load(Ordering::SeqCst)), (1, 1));
-
-        assert!(out.flush(&cx));
-        assert_eq!(read_available(&client), held(4..=4));
-        assert_eq!(shared.in_flight.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            read_available(&client),
+            held(4..=4),
+            "and its own answer right after"
+        );
+        assert_eq!((out.lines, shared.in_flight.load(Ordering::SeqCst)), (0, 0));
 
         // A notification (no id) has no answer and is not left in flight; a failed write closes.
         assert!(handle_line(
