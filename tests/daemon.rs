@@ -319,6 +319,26 @@ fn api_errors_keep_the_enhanced_error_and_throttling_is_reported() {
     ));
 }
 
+/// Rewrite the daemon's config with `log_level = "info"` (it starts at debug), SIGHUP, and wait
+/// for the reload to be logged.
+fn reload_with_log_level_info(d: &Daemon) {
+    let cfg = std::fs::read_to_string(&d.config).unwrap();
+    assert!(cfg.contains("log_level = \"debug\""), "{cfg}");
+    std::fs::write(
+        &d.config,
+        cfg.replace("log_level = \"debug\"", "log_level = \"info\""),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .log_text()
+            .contains("configuration reloaded")),
+        "{}",
+        d.log_text()
+    );
+}
+
 /// A 429's hold (and the spent burst) is the process's, not the configuration's: a SIGHUP reload
 /// builds a new Pass client but must not hand it a fresh limiter.
 #[test]
@@ -339,21 +359,7 @@ fn a_reload_does_not_lift_the_throttle() {
     };
     held("the 429 itself");
     held("the limiter's hold");
-    let cfg = std::fs::read_to_string(&d.config).unwrap();
-    assert!(cfg.contains("log_level = \"debug\""), "{cfg}");
-    std::fs::write(
-        &d.config,
-        cfg.replace("log_level = \"debug\"", "log_level = \"info\""),
-    )
-    .unwrap();
-    d.signal(libc::SIGHUP);
-    assert!(
-        wait_until(Duration::from_secs(10), || d
-            .log_text()
-            .contains("configuration reloaded")),
-        "{}",
-        d.log_text()
-    );
+    reload_with_log_level_info(&d);
     // The emulator would answer now (its fault is spent): only the kept hold refuses.
     held("after the reload");
 }
@@ -619,19 +625,7 @@ fn sighup_reloads_and_sigterm_stops_cleanly() {
     d.start();
     let good = std::fs::read_to_string(&d.config).unwrap();
     // A valid new config: takes effect (log level, access lists).
-    std::fs::write(
-        &d.config,
-        good.replace("log_level = \"debug\"", "log_level = \"info\""),
-    )
-    .unwrap();
-    d.signal(libc::SIGHUP);
-    assert!(
-        wait_until(Duration::from_secs(10), || d
-            .log_text()
-            .contains("configuration reloaded")),
-        "{}",
-        d.log_text()
-    );
+    reload_with_log_level_info(&d);
     // An invalid one: logged, the old one kept, still serving.
     std::fs::write(&d.config, format!("{good}\nbogus_key = 1\n")).unwrap();
     d.signal(libc::SIGHUP);

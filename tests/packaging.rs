@@ -100,40 +100,11 @@ fn default_config_equals_the_embedded_defaults() {
 #[test]
 fn default_config_documents_every_key() {
     let text = read("packaging/tvauth.toml");
-    let keys = [
-        "state_dir",
-        "log_level",
-        "path",
-        "mode",
-        "allowed_uids",
-        "allowed_gids",
-        "max_connections",
-        "line_timeout_secs",
-        "base_url",
-        "service_provider",
-        "software_statement",
-        "software_statement_file",
-        "ca_file",
-        "legacy_base_url",
-        "domain_name",
-        "redirect_url",
-        "timeout_secs",
-        "poll_interval_secs",
-        "throttle_per_sec",
-        "throttle_burst",
-        "primary_hardware_type",
-        "model",
-        "manufacturer",
-        "vendor",
-        "version",
-        "os_name",
-        "os_family",
-        "os_vendor",
-        "os_version",
-        "connection_type",
-        "application_id",
-        "identity_file",
-    ];
+    let tables: Vec<&str> = tvauth::config::KEYS.iter().map(|(t, _)| *t).collect();
+    let keys = tvauth::config::KEYS
+        .iter()
+        .flat_map(|(_, keys)| keys.iter())
+        .filter(|k| !tables.contains(k));
     for key in keys {
         let present = text.lines().any(|l| {
             let l = l.trim_start_matches(['#', ' ']);

@@ -553,52 +553,22 @@ proptest! {
 
 // ----------------------------------------------------------------------------------- config_parse
 
-const TOML_KEYS: &[(&str, &[&str])] = &[
-    ("", &["state_dir", "log_level"]),
-    (
-        "socket",
-        &[
-            "path",
-            "mode",
-            "allowed_uids",
-            "allowed_gids",
-            "max_connections",
-            "line_timeout_secs",
-        ],
-    ),
-    (
-        "pass",
-        &[
-            "base_url",
-            "service_provider",
-            "software_statement",
-            "ca_file",
-            "legacy_base_url",
-            "domain_name",
-            "redirect_url",
-            "timeout_secs",
-            "poll_interval_secs",
-            "throttle_per_sec",
-            "throttle_burst",
-        ],
-    ),
-    (
-        "device",
-        &[
-            "primary_hardware_type",
-            "model",
-            "manufacturer",
-            "vendor",
-            "version",
-            "os_name",
-            "os_family",
-            "os_vendor",
-            "os_version",
-            "connection_type",
-            "application_id",
-        ],
-    ),
-];
+/// The configuration's keys by table, without the table names themselves at the top level.
+fn toml_keys() -> Vec<(&'static str, Vec<&'static str>)> {
+    let tables: Vec<&str> = tvauth::config::KEYS.iter().map(|(t, _)| *t).collect();
+    tvauth::config::KEYS
+        .iter()
+        .map(|(t, keys)| {
+            (
+                *t,
+                keys.iter()
+                    .copied()
+                    .filter(|k| !tables.contains(k))
+                    .collect(),
+            )
+        })
+        .collect()
+}
 
 /// A TOML value: numbers in and around every range, strings (allowed values, URLs, junk), lists.
 fn toml_value() -> impl Strategy<Value = String> {
@@ -658,7 +628,7 @@ fn toml_value_for(key: &'static str) -> BoxedStrategy<String> {
             .prop_map(quote)
             .boxed(),
         "os_vendor" => proptest::sample::select(OS_VENDORS).prop_map(quote).boxed(),
-        "ca_file" => Just("\"\"".to_owned()).boxed(),
+        "ca_file" | "software_statement_file" => Just("\"\"".to_owned()).boxed(),
         _ => hostile_string(&[
             "/var/lib/tvauth",
             "REF30",
@@ -673,14 +643,16 @@ fn toml_value_for(key: &'static str) -> BoxedStrategy<String> {
 }
 
 fn toml_doc() -> impl Strategy<Value = String> {
-    let line = (0..TOML_KEYS.len(), any::<prop::sample::Index>()).prop_flat_map(|(t, k)| {
-        let key = *k.get(TOML_KEYS[t].1);
+    let keys = toml_keys();
+    let n = keys.len();
+    let line = (0..n, any::<prop::sample::Index>()).prop_flat_map(move |(t, k)| {
+        let key = *k.get(&keys[t].1);
         toml_value_for(key).prop_map(move |v| (t, format!("{key} = {v}")))
     });
     vec(line, 0..12).prop_map(|lines| {
         // Group by table (a repeated key is a TOML error, which is fine too).
         let mut out = String::new();
-        for (t, (table, _)) in TOML_KEYS.iter().enumerate() {
+        for (t, (table, _)) in toml_keys().iter().enumerate() {
             if !table.is_empty() {
                 out.push_str(&format!("[{table}]\n"));
             }

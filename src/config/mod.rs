@@ -219,8 +219,10 @@ struct FileDevice {
 /// Largest configuration file read (the full example is 2 KiB).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// The keys of each table, for "unknown key" messages (a unit test holds them to `from_entries`).
-const TABLE_KEYS: &[(&str, &[&str])] = &[
+/// Every key the file may hold, by table (`""`: the top level, whose entries include the tables).
+/// Used for "unknown key" messages; a unit test holds it to `from_entries`, and the packaging and
+/// property tests take their key lists from it.
+pub const KEYS: &[(&str, &[&str])] = &[
     ("", &["state_dir", "log_level", "socket", "pass", "device"]),
     (
         "socket",
@@ -377,7 +379,7 @@ impl FileConfig {
 
 fn unknown_key(path: &[&str]) -> String {
     let table = if path.len() > 1 { path[0] } else { "" };
-    match TABLE_KEYS.iter().find(|(t, _)| *t == table) {
+    match KEYS.iter().find(|(t, _)| *t == table) {
         Some(("", keys)) => format!("unknown key; the top level takes {}", keys.join(", ")),
         Some((t, keys)) => format!("unknown key; [{t}] takes {}", keys.join(", ")),
         None => "unknown key".into(),
@@ -672,7 +674,7 @@ impl Config {
 
     /// The effective configuration as TOML, secrets masked (for `tvauth config check`).
     pub fn to_masked_toml(&self) -> String {
-        let q = |s: &str| toml_string(s);
+        let q = |s: &str| syntax::quote(s);
         let opt = |k: &str, v: &Option<String>| match v {
             Some(v) => format!("{k} = {}\n", q(v)),
             None => format!("# {k} = (collected)\n"),
@@ -809,21 +811,6 @@ fn https_url(v: Option<String>, default: &str) -> Result<String, String> {
         return Err(format!("`{v}` is not a valid URL"));
     }
     Ok(v)
-}
-
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -1011,7 +998,7 @@ model = "X1"
 
     #[test]
     fn every_listed_key_is_read() {
-        for (table, keys) in TABLE_KEYS {
+        for (table, keys) in KEYS {
             for key in *keys {
                 let text = match *table {
                     "" => format!("{key} = 1.5"),
