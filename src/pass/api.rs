@@ -190,9 +190,7 @@ impl Client {
         headers: DeviceHeaders,
         throttle: Arc<Throttle>,
     ) -> Result<Client, PassError> {
-        let mut c = Client::with_wall_clock(cfg, store, headers, SystemTime::now)?;
-        c.wire.throttle = throttle;
-        Ok(c)
+        Client::assemble(cfg, store, headers, SystemTime::now, throttle)
     }
 
     /// As [`Client::new`], with `now` as the wall clock for certificate validity and the clock hint
@@ -203,6 +201,17 @@ impl Client {
         store: Store,
         headers: DeviceHeaders,
         now: WallClock,
+    ) -> Result<Client, PassError> {
+        let throttle = Arc::new(Throttle::new(cfg.throttle_per_sec, cfg.throttle_burst));
+        Client::assemble(cfg, store, headers, now, throttle)
+    }
+
+    fn assemble(
+        cfg: &PassConfig,
+        store: Store,
+        headers: DeviceHeaders,
+        now: WallClock,
+        throttle: Arc<Throttle>,
     ) -> Result<Client, PassError> {
         let mut missing = Vec::new();
         if cfg.service_provider.trim().is_empty() {
@@ -237,7 +246,7 @@ impl Client {
             timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
             wire: Wire {
                 http,
-                throttle: Arc::new(Throttle::new(cfg.throttle_per_sec, cfg.throttle_burst)),
+                throttle,
                 device_info: headers.device_info,
                 device_identifier: headers.device_identifier,
             },
