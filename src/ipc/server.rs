@@ -540,19 +540,27 @@ fn serve(shared: &Arc<Shared>, id: u64, mut stream: UnixStream, peer: &Peer, act
         writer: &writer,
         activity,
     };
+    // Where the next line ends, when that is already known (found while handling the one before).
+    let mut next_end: Option<usize> = None;
     loop {
-        if let Some(pos) = buf[scanned..].iter().position(|&b| b == b'\n') {
-            let end = scanned + pos;
+        let found = next_end.take().or_else(|| {
+            buf[scanned..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|p| scanned + p)
+        });
+        if let Some(end) = found {
             // The next request is already here when another newline follows.
-            let more = buf[end + 1..].contains(&b'\n');
+            let next = buf[end + 1..].iter().position(|&b| b == b'\n');
             let mut keep_going = handle_line(&cx, &buf[..end], &mut out);
-            if keep_going && (!more || out.text.len() >= FLUSH_BYTES) {
+            if keep_going && (next.is_none() || out.text.len() >= FLUSH_BYTES) {
                 keep_going = out.flush(&cx);
             }
             buf.drain(..=end);
             if buf.is_empty() && buf.capacity() > KEEP_BUFFER {
                 buf.shrink_to(KEEP_BUFFER); // a long line is not kept for the connection's life
             }
+            next_end = next;
             scanned = 0;
             // A partial line left behind gets its deadline when the reader next waits for it.
             line_started = None;
