@@ -11,6 +11,7 @@
 )]
 
 pub mod agent;
+pub mod bounded_read;
 pub mod cli;
 mod cli_login;
 pub mod clock;

@@ -16,6 +16,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::bounded_read::read_at_most;
+
 const MAGIC: &str = "tvauth-state";
 const FORMAT_VERSION: u32 = 1;
 /// State files are tiny; a larger one is corrupt by definition (and never read whole into memory).
@@ -98,19 +100,13 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let bytes = match File::open(&path) {
-            Ok(f) => {
-                use std::io::Read;
-                let mut buf = Vec::new();
-                f.take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut buf)
-                    .map_err(ioerr)?;
-                buf
-            }
+        let decoded = match read_at_most(&path, MAX_FILE_BYTES) {
+            Ok(Some(bytes)) => decode::<T>(name, &bytes),
+            Ok(None) => Err("too large"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ioerr(e)),
         };
-        match decode::<T>(name, &bytes) {
+        match decoded {
             Ok(v) => Ok(Some(v)),
             Err(why) => {
                 let aside = self.path(&format!("{name}.corrupt"));
@@ -144,9 +140,6 @@ fn header(name: &str, body: &[u8]) -> String {
 }
 
 fn decode<T: miniserde::Deserialize>(name: &str, bytes: &[u8]) -> Result<T, &'static str> {
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err("too large");
-    }
     let nl = bytes.iter().position(|&b| b == b'\n').ok_or("no header")?;
     let (head, body) = (&bytes[..=nl], &bytes[nl + 1..]);
     let head = std::str::from_utf8(head).map_err(|_| "header not UTF-8")?;

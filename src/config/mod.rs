@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::bounded_read::read_at_most;
 use crate::secret::Secret;
 use syntax::{Entry, Value};
 
@@ -435,7 +436,6 @@ impl Config {
     }
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        use std::io::Read as _;
         let fail = |message: String| ConfigError {
             file: path.display().to_string(),
             key: None,
@@ -443,13 +443,9 @@ impl Config {
             message,
         };
         // Bytes first: the size check must not depend on where the cut falls in a UTF-8 sequence.
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
-        }
+        let bytes = read_at_most(path, MAX_FILE_BYTES)
+            .map_err(|e| fail(format!("cannot read: {e}")))?
+            .ok_or_else(|| fail(format!("larger than {MAX_FILE_BYTES} bytes")))?;
         let text = String::from_utf8(bytes)
             .map_err(|e| fail(format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
         Config::parse(&text, Some(path))
@@ -775,19 +771,14 @@ const MAX_STATEMENT_BYTES: u64 = 64 * 1024;
 /// `read_to_string`, `/dev/zero` grew a string until memory ran out (config_parse fuzz seed) and a
 /// FIFO would block the (re)load until a writer came.
 fn read_statement(path: &Path) -> Result<String, String> {
-    use std::io::Read as _;
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_STATEMENT_BYTES + 1).read_to_string(&mut text))
-        .map_err(|e| e.to_string())?;
-    if text.len() as u64 > MAX_STATEMENT_BYTES {
-        return Err(format!("longer than {MAX_STATEMENT_BYTES} bytes"));
-    }
-    Ok(text)
+    let bytes = read_at_most(path, MAX_STATEMENT_BYTES)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("longer than {MAX_STATEMENT_BYTES} bytes"))?;
+    String::from_utf8(bytes).map_err(|_| "stream did not contain valid UTF-8".into())
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {

@@ -8,8 +8,7 @@
 //! sysinfo is deliberately not used: it cannot be pointed at a fixture root, and every fact it would
 //! give (OS, kernel, host name, CPU brand, memory) is one small file here.
 
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Longest value kept from any source, in characters.
@@ -224,21 +223,19 @@ pub fn read_file(path: &Path, cap: u64) -> Option<Vec<u8>> {
         log::debug!("device fact {}: not a regular file", path.display());
         return None;
     }
-    let mut buf = Vec::new();
-    let read = File::open(path).and_then(|f| f.take(cap + 1).read_to_end(&mut buf));
-    match read {
+    match crate::bounded_read::read_at_most(path, cap) {
         Err(e) => {
             log::debug!("device fact {}: {e}", path.display());
             None
         }
-        Ok(n) if n as u64 > cap => {
+        Ok(None) => {
             log::debug!(
                 "device fact {}: longer than {cap} bytes, ignored",
                 path.display()
             );
             None
         }
-        Ok(_) => Some(buf),
+        Ok(Some(buf)) => Some(buf),
     }
 }
 

@@ -33,13 +33,9 @@ pub fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
-        let mut pem = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_CA_FILE_BYTES + 1).read_to_end(&mut pem))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if pem.len() as u64 > MAX_CA_FILE_BYTES {
-            return Err(format!("{} is larger than 4 MiB", path.display()));
-        }
+        let pem = crate::bounded_read::read_at_most(path, MAX_CA_FILE_BYTES)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .ok_or_else(|| format!("{} is larger than 4 MiB", path.display()))?;
         let mut added = 0;
         for item in ureq::tls::parse_pem(&pem) {
             match item {
