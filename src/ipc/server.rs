@@ -140,6 +140,25 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(handler: Arc<dyn Handler>, cfg: &SocketConfig) -> Shared {
+        Shared {
+            handler,
+            conns: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            access: Mutex::new(Access {
+                uids: cfg.allowed_uids.clone(),
+                gids: cfg.allowed_gids.clone(),
+            }),
+            max_connections: cfg.max_connections,
+            line_deadline: Duration::from_secs(cfg.line_timeout_secs),
+            epoch: Instant::now(),
+            refused_busy: Mutex::new(LogLimit::default()),
+            refused_peer: Mutex::new(LogLimit::default()),
+        }
+    }
+
     fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -297,22 +316,7 @@ impl Server {
         let listener = bind_private(&path).map_err(ioerr)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.mode))
             .map_err(ioerr)?;
-        let shared = Arc::new(Shared {
-            handler,
-            conns: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            in_flight: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
-            access: Mutex::new(Access {
-                uids: cfg.allowed_uids.clone(),
-                gids: cfg.allowed_gids.clone(),
-            }),
-            max_connections: cfg.max_connections,
-            line_deadline: Duration::from_secs(cfg.line_timeout_secs),
-            epoch: Instant::now(),
-            refused_busy: Mutex::new(LogLimit::default()),
-            refused_peer: Mutex::new(LogLimit::default()),
-        });
+        let shared = Arc::new(Shared::new(handler, cfg));
         Ok(Server {
             listener,
             path,
@@ -881,19 +885,10 @@ mod tests {
             client: Mutex::new(client.try_clone().unwrap()),
             seen_before_slow: Mutex::new(String::new()),
         });
-        let shared = Arc::new(Shared {
-            handler: fake.clone(),
-            conns: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            in_flight: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
-            access: Mutex::new(Access::default()),
-            max_connections: 4,
-            line_deadline: Duration::from_secs(10),
-            epoch: Instant::now(),
-            refused_busy: Mutex::default(),
-            refused_peer: Mutex::default(),
-        });
+        let shared = Arc::new(Shared::new(
+            fake.clone(),
+            &crate::config::Config::defaults().socket,
+        ));
         let activity = Activity {
             busy: AtomicBool::new(false),
             last_active: AtomicU64::new(0),
